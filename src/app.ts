@@ -1,0 +1,58 @@
+import { createYoga, type YogaServerInstance } from "graphql-yoga";
+import type { JSONWebKeySet, JWTVerifyGetKey } from "jose";
+import { createBearerVerifier } from "./auth/bearer.js";
+import type { Config } from "./config.js";
+import type { Clock, Store } from "./domain/ports.js";
+import { createUserInfoService, type UserInfoService } from "./domain/service.js";
+import { buildSchema } from "./graphql/schema.js";
+import type { Logger } from "./logger.js";
+import { createOtpIssuer, type OtpIssuer } from "./otp/issuer.js";
+import type { OtpRandom } from "./otp/secrets.js";
+import { createRestRoutes, restPlugin } from "./rest/routes.js";
+
+/** The parts the gateway is composed of; tests pass their own clock and randomness. */
+export interface AppDeps {
+  readonly config: Config;
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly random: OtpRandom;
+  readonly log: Logger;
+  /** The keys access tokens are verified with. */
+  readonly keys: JWTVerifyGetKey;
+  /** The development issuer's public keys, when it is the issuer. */
+  readonly devJwks: JSONWebKeySet | undefined;
+}
+
+/** The composed gateway: a fetch handler serving REST and GraphQL, and the domain services behind it. */
+export interface App {
+  readonly yoga: YogaServerInstance<{}, {}>;
+  readonly userInfo: UserInfoService;
+  readonly issueOtp: OtpIssuer;
+}
+
+/** The composition root: wires the domain, its adapters and the two faces. */
+export function createApp({ config, store, clock, random, log, keys, devJwks }: AppDeps): App {
+  const verifyBearer = createBearerVerifier({
+    keys,
+    issuer: config.auth.issuer,
+    audience: config.auth.audience,
+    clock,
+  });
+  const userInfo = createUserInfoService({
+    store,
+    clock,
+    jitProvisioning: config.jitProvisioning,
+    defaultClaims: config.defaultClaims,
+  });
+  const issueOtp = createOtpIssuer({ otps: store.otps, clock, random });
+  const routes = createRestRoutes({ userInfo, verifyBearer, devJwks, log });
+  const yoga = createYoga({
+    schema: buildSchema(),
+    graphqlEndpoint: "/graphql",
+    landingPage: false,
+    graphiql: false,
+    logging: false,
+    plugins: [restPlugin(routes)],
+  });
+  return { yoga, userInfo, issueOtp };
+}

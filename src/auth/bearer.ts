@@ -1,0 +1,120 @@
+import { readFile, stat } from "node:fs/promises";
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  errors,
+  jwtVerify,
+  type JSONWebKeySet,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+} from "jose";
+import type { Clock } from "../domain/ports.js";
+import type { Principal } from "../domain/service.js";
+import { UnavailableError } from "../domain/errors.js";
+import { AuthError, bearerErrors } from "./errors.js";
+
+/** Verifies `Authorization` headers and yields the principal. */
+export type BearerVerifier = (authorization: string | null) => Promise<Principal>;
+
+// Asymmetric algorithms only: "none" and shared-secret HMAC are never accepted from an issuer's JWKS.
+const ALGORITHMS = ["ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA"];
+
+/** The bearer token of an `Authorization` header, or `undefined` when there is none. */
+export function bearerTokenOf(authorization: string | null): string | undefined {
+  const match = /^Bearer(?:[ \t]+(.*))?$/i.exec(authorization?.trim() ?? "");
+  const token = match?.[1]?.trim();
+  return token === undefined || token.length === 0 ? undefined : token;
+}
+
+/** Keys from a remote JWKS: cached, and refetched (with a cooldown) when a token names an unknown key. */
+export function remoteKeys(url: string): JWTVerifyGetKey {
+  return createRemoteJWKSet(new URL(url), { cooldownDuration: 30_000, cacheMaxAge: 600_000, timeoutDuration: 5_000 });
+}
+
+/** Keys from a JWKS file, read again when a token names an unknown key and the file changed. */
+export function fileKeys(path: string): JWTVerifyGetKey {
+  let current: { mtimeMs: number; keys: JWTVerifyGetKey } | undefined;
+  const load = async () => {
+    const { mtimeMs } = await stat(path);
+    if (current?.mtimeMs !== mtimeMs) {
+      const jwks = JSON.parse(await readFile(path, "utf8")) as JSONWebKeySet;
+      current = { mtimeMs, keys: createLocalJWKSet(jwks) };
+    }
+    return current.keys;
+  };
+  return async (header, token) => {
+    try {
+      return await (await load())(header, token);
+    } catch (error) {
+      if (!(error instanceof errors.JWKSNoMatchingKey)) throw error;
+      const before = current;
+      const keys = await load();
+      if (keys === before?.keys) throw error;
+      return keys(header, token);
+    }
+  };
+}
+
+/** Keys from a JWKS held in memory (the development issuer's). */
+export const localKeys = (jwks: JSONWebKeySet): JWTVerifyGetKey => createLocalJWKSet(jwks);
+
+/** Options of {@link createBearerVerifier}. */
+export interface BearerVerifierOptions {
+  readonly keys: JWTVerifyGetKey;
+  readonly issuer: string;
+  readonly audience: string | undefined;
+  readonly clock: Clock;
+}
+
+function scopesOf(payload: JWTPayload): string[] {
+  const { scope, scp } = payload;
+  if (typeof scope === "string") return scope.split(" ");
+  if (Array.isArray(scp)) return scp.filter((s): s is string => typeof s === "string");
+  if (typeof scp === "string") return scp.split(" ");
+  return [];
+}
+
+function describe(error: unknown): AuthError {
+  if (error instanceof errors.JWTExpired) return new AuthError("invalid_token", "The access token has expired");
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    switch (error.claim) {
+      case "nbf":
+      case "iat":
+        return new AuthError("invalid_token", "The access token is not yet valid");
+      case "iss":
+        return new AuthError("invalid_token", "The access token was not issued by the expected issuer");
+      case "aud":
+        return new AuthError("invalid_token", "The access token is not intended for this audience");
+    }
+  }
+  return bearerErrors.undecodable();
+}
+
+/** Creates the verifier of SPEC 1.4: signature, issuer, audience, lifetime, then the `openid` scope. */
+export function createBearerVerifier({ keys, issuer, audience, clock }: BearerVerifierOptions): BearerVerifier {
+  return async (authorization) => {
+    const token = bearerTokenOf(authorization);
+    if (token === undefined) throw bearerErrors.missing();
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, keys, {
+        issuer,
+        ...(audience === undefined ? {} : { audience }),
+        algorithms: ALGORITHMS,
+        currentDate: clock.now(),
+        clockTolerance: 5,
+      }));
+    } catch (error) {
+      if (error instanceof errors.JWKSTimeout || (error instanceof TypeError && error.message.includes("fetch"))) {
+        throw new UnavailableError("the issuer's keys could not be fetched", { cause: error });
+      }
+      throw describe(error);
+    }
+    if (typeof payload.sub !== "string" || payload.sub.length === 0 || payload.sub.length > 255) {
+      throw new AuthError("invalid_token", "The access token has no valid subject");
+    }
+    if (!scopesOf(payload).includes("openid")) throw bearerErrors.insufficientScope();
+    const clientId = typeof payload.client_id === "string" ? payload.client_id : payload.azp;
+    return { sub: payload.sub, clientId: typeof clientId === "string" ? clientId : null };
+  };
+}

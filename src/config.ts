@@ -1,0 +1,169 @@
+import { resolve } from "node:path";
+import { z } from "zod";
+
+const bool = (fallback: boolean) =>
+  z
+    .enum(["true", "false", "1", "0", "yes", "no"])
+    .optional()
+    .transform((v) => (v === undefined ? fallback : v === "true" || v === "1" || v === "yes"));
+
+const list = z
+  .string()
+  .optional()
+  .transform((v) =>
+    v === undefined
+      ? undefined
+      : v
+          .split(",")
+          .map((s) => s.trim())
+          .filter((s) => s.length > 0),
+  );
+
+const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+const envSchema = z.object({
+  NODE_ENV: z.string().optional(),
+  PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+  HOST: z.string().min(1).default("127.0.0.1"),
+  DATA_DIR: z.string().min(1).default("./.data"),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, "DATABASE_URL must be a postgres:// or postgresql:// URL")
+    .optional()
+    .or(z.literal("").transform(() => undefined)),
+  DATABASE_POOL_SIZE: positiveInt(10),
+  AUTH_JWKS_URL: z.url().optional(),
+  AUTH_JWKS_FILE: z.string().min(1).optional(),
+  AUTH_ISSUER: z.string().min(1).optional(),
+  AUTH_AUDIENCE: z.string().min(1).optional(),
+  AUTH_DEV_ISSUER: bool(false),
+  JIT_PROVISIONING: bool(true),
+  DEFAULT_CLAIMS: list,
+  OTP_DELIVERY: z.enum(["log", "webhook", "smtp"]).default("log"),
+  OTP_WEBHOOK_URL: z.url().optional(),
+  OTP_WEBHOOK_SECRET: z.string().min(1).optional(),
+  OTP_WEBHOOK_TIMEOUT_MS: positiveInt(5000),
+  SMTP_URL: z.string().min(1).optional(),
+  SMTP_FROM: z.string().min(1).optional(),
+  OTP_TARGET_INTERVAL_SECONDS: positiveInt(30),
+  OTP_TARGET_DAILY_LIMIT: positiveInt(50),
+  OTP_CLIENT_LIMIT: positiveInt(1000),
+  OTP_IP_LIMIT: positiveInt(200),
+  OTP_WINDOW_SECONDS: positiveInt(600),
+  LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
+});
+
+/** The gateway's configuration, parsed once from the environment and frozen. */
+export interface Config {
+  readonly production: boolean;
+  readonly port: number;
+  readonly host: string;
+  readonly dataDir: string;
+  /** `undefined`: the embedded database in `dataDir`. */
+  readonly databaseUrl: string | undefined;
+  readonly databasePoolSize: number;
+  readonly auth: {
+    readonly jwksUrl: string | undefined;
+    readonly jwksFile: string | undefined;
+    /** True when no JWKS is configured: tokens are signed by the development issuer's key in `dataDir`. */
+    readonly devIssuer: boolean;
+    readonly issuer: string;
+    readonly audience: string | undefined;
+  };
+  readonly jitProvisioning: boolean;
+  /** `undefined`: every standard claim and every custom attribute. */
+  readonly defaultClaims: readonly string[] | undefined;
+  readonly otp: {
+    readonly delivery: "log" | "webhook" | "smtp";
+    readonly webhookUrl: string | undefined;
+    readonly webhookSecret: string | undefined;
+    readonly webhookTimeoutMs: number;
+    readonly smtpUrl: string | undefined;
+    readonly smtpFrom: string | undefined;
+    readonly targetIntervalSeconds: number;
+    readonly targetDailyLimit: number;
+    readonly clientLimit: number;
+    readonly ipLimit: number;
+    readonly windowSeconds: number;
+  };
+  readonly logLevel: "debug" | "info" | "warn" | "error" | "silent";
+}
+
+/** The `iss` of tokens minted by the development issuer when `AUTH_ISSUER` is not set. */
+export const DEV_ISSUER = "userinfo-bff-dev";
+
+/** A configuration that cannot run; the message says which variable to fix. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/**
+ * Parses the environment into a frozen {@link Config}.
+ * @throws ConfigError naming every invalid variable.
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+    throw new ConfigError(`invalid configuration: ${problems.join("; ")}`);
+  }
+  const e = parsed.data;
+  const production = e.NODE_ENV === "production";
+  const devIssuer = e.AUTH_JWKS_URL === undefined && e.AUTH_JWKS_FILE === undefined;
+  if (e.AUTH_JWKS_URL !== undefined && e.AUTH_JWKS_FILE !== undefined) {
+    throw new ConfigError("set AUTH_JWKS_URL or AUTH_JWKS_FILE, not both");
+  }
+  if (!devIssuer && e.AUTH_ISSUER === undefined) {
+    throw new ConfigError("AUTH_ISSUER is required with AUTH_JWKS_URL or AUTH_JWKS_FILE");
+  }
+  if (devIssuer && production && !e.AUTH_DEV_ISSUER) {
+    throw new ConfigError(
+      "refusing to start in production with the development token issuer: set AUTH_JWKS_URL or AUTH_JWKS_FILE " +
+        "and AUTH_ISSUER, or AUTH_DEV_ISSUER=true to allow it explicitly",
+    );
+  }
+  if (e.OTP_DELIVERY === "webhook" || e.OTP_DELIVERY === "smtp") {
+    if (e.OTP_WEBHOOK_URL === undefined || e.OTP_WEBHOOK_SECRET === undefined) {
+      throw new ConfigError(`OTP_DELIVERY=${e.OTP_DELIVERY} needs OTP_WEBHOOK_URL and OTP_WEBHOOK_SECRET`);
+    }
+  }
+  if (e.OTP_DELIVERY === "smtp" && (e.SMTP_URL === undefined || e.SMTP_FROM === undefined)) {
+    throw new ConfigError("OTP_DELIVERY=smtp needs SMTP_URL and SMTP_FROM");
+  }
+  return deepFreeze({
+    production,
+    port: e.PORT,
+    host: e.HOST,
+    dataDir: resolve(e.DATA_DIR),
+    databaseUrl: e.DATABASE_URL,
+    databasePoolSize: e.DATABASE_POOL_SIZE,
+    auth: {
+      jwksUrl: e.AUTH_JWKS_URL,
+      jwksFile: e.AUTH_JWKS_FILE === undefined ? undefined : resolve(e.AUTH_JWKS_FILE),
+      devIssuer,
+      issuer: e.AUTH_ISSUER ?? DEV_ISSUER,
+      audience: e.AUTH_AUDIENCE,
+    },
+    jitProvisioning: e.JIT_PROVISIONING,
+    defaultClaims: e.DEFAULT_CLAIMS,
+    otp: {
+      delivery: e.OTP_DELIVERY,
+      webhookUrl: e.OTP_WEBHOOK_URL,
+      webhookSecret: e.OTP_WEBHOOK_SECRET,
+      webhookTimeoutMs: e.OTP_WEBHOOK_TIMEOUT_MS,
+      smtpUrl: e.SMTP_URL,
+      smtpFrom: e.SMTP_FROM,
+      targetIntervalSeconds: e.OTP_TARGET_INTERVAL_SECONDS,
+      targetDailyLimit: e.OTP_TARGET_DAILY_LIMIT,
+      clientLimit: e.OTP_CLIENT_LIMIT,
+      ipLimit: e.OTP_IP_LIMIT,
+      windowSeconds: e.OTP_WINDOW_SECONDS,
+    },
+    logLevel: e.LOG_LEVEL,
+  });
+}
+
+function deepFreeze<T extends object>(value: T): T {
+  for (const v of Object.values(value)) if (typeof v === "object" && v !== null) deepFreeze(v);
+  return Object.freeze(value);
+}

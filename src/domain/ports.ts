@@ -1,0 +1,137 @@
+import type { Channel, CustomAttributeDefinition, CustomValue, ProfileAttribute } from "./attributes.js";
+
+/** The source of the current time; injected so tests control it. */
+export interface Clock {
+  now(): Date;
+}
+
+/** A stored profile. */
+export interface UserRecord {
+  readonly sub: string;
+  readonly email: string | null;
+  readonly emailVerified: boolean;
+  readonly phoneNumber: string | null;
+  readonly phoneNumberVerified: boolean;
+  readonly name: string | null;
+  readonly nickname: string | null;
+  readonly zoneinfo: string | null;
+  readonly locale: string | null;
+  readonly customAttributes: Readonly<Record<string, CustomValue>>;
+  readonly version: number;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
+/** The changes of one update, written in one statement. Setting `email` / `phoneNumber` marks it verified. */
+export interface UserChanges {
+  readonly profile: Partial<Record<ProfileAttribute, string | null>>;
+  readonly customSet: Readonly<Record<string, CustomValue>>;
+  readonly customUnset: readonly string[];
+  readonly email?: string;
+  readonly phoneNumber?: string;
+  readonly updatedAt: Date;
+}
+
+/** A new profile created by the operator. */
+export interface NewUser {
+  readonly sub: string;
+  readonly email?: string;
+  readonly phoneNumber?: string;
+  readonly name?: string;
+  readonly createdAt: Date;
+}
+
+/** A unique attribute is already held by another user. Thrown by repositories, mapped by the domain. */
+export class UniqueViolation extends Error {
+  override name = "UniqueViolation";
+  constructor(readonly attribute: "email" | "phone_number") {
+    super(`${attribute} is already taken`);
+  }
+}
+
+/** Profiles. */
+export interface UserRepository {
+  find(sub: string): Promise<UserRecord | null>;
+  /** Creates an empty profile for `sub` unless one exists, and returns the stored profile. */
+  provision(sub: string, now: Date): Promise<UserRecord>;
+  /** @throws UniqueViolation when `sub` exists already or an address is taken. */
+  create(user: NewUser): Promise<UserRecord>;
+  /**
+   * Applies `changes` in one statement; with `createIfMissing` a missing profile is created first.
+   * @returns the profile after the write, or `null` when it does not exist and `createIfMissing` is false.
+   * @throws UniqueViolation when the email or phone number belongs to another profile.
+   */
+  write(sub: string, changes: UserChanges, options: { createIfMissing: boolean }): Promise<UserRecord | null>;
+  /** The subject holding `email` (compared case-insensitively) or `phoneNumber`, if any. */
+  holderOf(attribute: "email" | "phone_number", value: string): Promise<string | null>;
+}
+
+/** The usages an OTP can be sent for. */
+export const OTP_USAGES = ["update_userinfo", "login", "signup", "reset_password"] as const;
+export type OtpUsage = (typeof OTP_USAGES)[number];
+
+/** A stored OTP challenge. */
+export interface OtpChallenge {
+  readonly id: string;
+  readonly codeHash: string;
+  readonly channel: Channel;
+  readonly target: string;
+  readonly usage: string;
+  readonly clientId: string | null;
+  readonly userSub: string | null;
+  readonly requester: string;
+  readonly attempts: number;
+  readonly codeExpiresAt: Date;
+  readonly expiresAt: Date;
+  readonly consumedAt: Date | null;
+}
+
+/** A challenge to store, without its generated fields. */
+export type NewOtpChallenge = Omit<OtpChallenge, "id" | "attempts" | "consumedAt"> & { readonly tokenHash: string };
+
+/** OTP challenges. */
+export interface OtpRepository {
+  /** The challenge with this token hash, locked until the surrounding transaction ends. */
+  lockByTokenHash(tokenHash: string): Promise<OtpChallenge | null>;
+  recordWrongCode(id: string): Promise<void>;
+  consume(id: string, now: Date): Promise<void>;
+  /** Stores a challenge and retires the same requester's earlier live challenges for the same target and usage. */
+  issue(challenge: NewOtpChallenge, now: Date): Promise<void>;
+  /** Deletes challenges that expired before `before`; returns how many. */
+  purgeExpired(before: Date): Promise<number>;
+}
+
+/** A registered application. */
+export interface ApplicationRecord {
+  readonly clientId: string;
+  readonly secretHash: string | null;
+  readonly claims: readonly string[];
+}
+
+/** Applications. */
+export interface ApplicationRepository {
+  find(clientId: string): Promise<ApplicationRecord | null>;
+  list(): Promise<ApplicationRecord[]>;
+  /** Creates or replaces an application. */
+  save(application: ApplicationRecord): Promise<void>;
+}
+
+/** Custom attribute definitions. */
+export interface CustomAttributeRepository {
+  list(): Promise<CustomAttributeDefinition[]>;
+  save(definition: CustomAttributeDefinition): Promise<void>;
+}
+
+/** The repositories that take part in one transaction. */
+export interface TransactionalRepositories {
+  readonly users: UserRepository;
+  readonly otps: OtpRepository;
+}
+
+/** Everything the domain persists. */
+export interface Store extends TransactionalRepositories {
+  readonly applications: ApplicationRepository;
+  readonly customAttributes: CustomAttributeRepository;
+  /** Runs `work` in one database transaction: committed when it resolves, rolled back when it throws. */
+  transaction<T>(work: (tx: TransactionalRepositories) => Promise<T>): Promise<T>;
+}

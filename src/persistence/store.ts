@@ -1,0 +1,250 @@
+import type { CustomAttributeDefinition, CustomValue } from "../domain/attributes.js";
+import type {
+  ApplicationRepository,
+  CustomAttributeRepository,
+  OtpChallenge,
+  OtpRepository,
+  Store,
+  TransactionalRepositories,
+  UserChanges,
+  UserRecord,
+  UserRepository,
+} from "../domain/ports.js";
+import { Prisma, type PrismaClient } from "../generated/prisma/client.js";
+import { translateDatabaseError } from "./prisma.js";
+
+type Db = PrismaClient | Prisma.TransactionClient;
+
+/** The columns a profile is read with from raw statements. */
+interface UserRow {
+  sub: string;
+  email: string | null;
+  email_verified: boolean;
+  phone_number: string | null;
+  phone_number_verified: boolean;
+  name: string | null;
+  nickname: string | null;
+  zoneinfo: string | null;
+  locale: string | null;
+  custom_attributes: Record<string, CustomValue>;
+  version: number;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const fromRow = (r: UserRow): UserRecord => ({
+  sub: r.sub,
+  email: r.email,
+  emailVerified: r.email_verified,
+  phoneNumber: r.phone_number,
+  phoneNumberVerified: r.phone_number_verified,
+  name: r.name,
+  nickname: r.nickname,
+  zoneinfo: r.zoneinfo,
+  locale: r.locale,
+  customAttributes: r.custom_attributes,
+  version: r.version,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+const PROFILE_COLUMNS = { name: "name", nickname: "nickname", zoneinfo: "zoneinfo", locale: "locale" } as const;
+
+/**
+ * Columns set by an update, as `[column, value]`. Column names come from constants only; values are bound.
+ */
+function assignments(changes: UserChanges): [string, Prisma.Sql][] {
+  const set: [string, Prisma.Sql][] = [];
+  for (const [attribute, column] of Object.entries(PROFILE_COLUMNS)) {
+    const value = changes.profile[attribute as keyof typeof PROFILE_COLUMNS];
+    if (value !== undefined) set.push([column, Prisma.sql`${value}`]);
+  }
+  if (changes.email !== undefined) {
+    set.push(["email", Prisma.sql`${changes.email}`], ["email_verified", Prisma.sql`true`]);
+  }
+  if (changes.phoneNumber !== undefined) {
+    set.push(["phone_number", Prisma.sql`${changes.phoneNumber}`], ["phone_number_verified", Prisma.sql`true`]);
+  }
+  return set;
+}
+
+function userRepository(db: Db): UserRepository {
+  return {
+    async find(sub) {
+      const rows = await db.$queryRaw<UserRow[]>`SELECT * FROM users WHERE sub = ${sub}`;
+      return rows[0] === undefined ? null : fromRow(rows[0]);
+    },
+    async provision(sub, now) {
+      // An upsert that changes nothing still returns the row, in one round trip.
+      const rows = await db.$queryRaw<UserRow[]>`
+        INSERT INTO users (sub, created_at, updated_at) VALUES (${sub}, ${now}, ${now})
+        ON CONFLICT (sub) DO UPDATE SET sub = EXCLUDED.sub
+        RETURNING *`;
+      return fromRow(rows[0]!);
+    },
+    async create(user) {
+      const rows = await db.$queryRaw<UserRow[]>`
+        INSERT INTO users (sub, email, phone_number, name, created_at, updated_at)
+        VALUES (${user.sub}, ${user.email ?? null}, ${user.phoneNumber ?? null}, ${user.name ?? null},
+                ${user.createdAt}, ${user.createdAt})
+        RETURNING *`;
+      return fromRow(rows[0]!);
+    },
+    async write(sub, changes, { createIfMissing }) {
+      const set = assignments(changes);
+      const custom = Prisma.sql`(users.custom_attributes || ${JSON.stringify(changes.customSet)}::jsonb) - ${[...changes.customUnset]}::text[]`;
+      const updates = Prisma.join(
+        [
+          ...set.map(([column, value]) => Prisma.sql`${Prisma.raw(`"${column}"`)} = ${value}`),
+          Prisma.sql`custom_attributes = ${custom}`,
+          Prisma.sql`version = users.version + 1`,
+          Prisma.sql`updated_at = ${changes.updatedAt}`,
+        ],
+        ", ",
+      );
+      if (!createIfMissing) {
+        const rows = await db.$queryRaw<UserRow[]>`UPDATE users SET ${updates} WHERE sub = ${sub} RETURNING *`;
+        return rows[0] === undefined ? null : fromRow(rows[0]);
+      }
+      // Insert-or-update in one statement: the conflict branch applies the same assignments to the stored row.
+      const columns = set.length === 0 ? Prisma.empty : Prisma.join(set.map(([c]) => Prisma.raw(`"${c}"`)), ", ", ", ");
+      const values = set.length === 0 ? Prisma.empty : Prisma.join(set.map(([, value]) => value), ", ", ", ");
+      const rows = await db.$queryRaw<UserRow[]>`
+        INSERT INTO users (sub${columns}, custom_attributes, created_at, updated_at)
+        VALUES (${sub}${values}, ${JSON.stringify(changes.customSet)}::jsonb,
+                ${changes.updatedAt}, ${changes.updatedAt})
+        ON CONFLICT (sub) DO UPDATE SET ${updates}
+        RETURNING *`;
+      return fromRow(rows[0]!);
+    },
+    async holderOf(attribute, value) {
+      const rows =
+        attribute === "email"
+          ? await db.$queryRaw<{ sub: string }[]>`SELECT sub FROM users WHERE lower(email) = lower(${value})`
+          : await db.$queryRaw<{ sub: string }[]>`SELECT sub FROM users WHERE phone_number = ${value}`;
+      return rows[0]?.sub ?? null;
+    },
+  };
+}
+
+interface ChallengeRow {
+  id: string;
+  code_hash: string;
+  channel: OtpChallenge["channel"];
+  target: string;
+  usage: string;
+  client_id: string | null;
+  user_sub: string | null;
+  requester: string;
+  attempts: number;
+  code_expires_at: Date;
+  expires_at: Date;
+  consumed_at: Date | null;
+}
+
+function otpRepository(db: Db): OtpRepository {
+  return {
+    async lockByTokenHash(tokenHash) {
+      const rows = await db.$queryRaw<ChallengeRow[]>`
+        SELECT * FROM otp_challenges WHERE token_hash = ${tokenHash} FOR UPDATE`;
+      const r = rows[0];
+      if (r === undefined) return null;
+      return {
+        id: r.id,
+        codeHash: r.code_hash,
+        channel: r.channel,
+        target: r.target,
+        usage: r.usage,
+        clientId: r.client_id,
+        userSub: r.user_sub,
+        requester: r.requester,
+        attempts: r.attempts,
+        codeExpiresAt: r.code_expires_at,
+        expiresAt: r.expires_at,
+        consumedAt: r.consumed_at,
+      };
+    },
+    async recordWrongCode(id) {
+      await db.otpChallenge.update({ where: { id }, data: { attempts: { increment: 1 } } });
+    },
+    async consume(id, now) {
+      await db.otpChallenge.update({ where: { id }, data: { consumedAt: now } });
+    },
+    async issue(challenge, now) {
+      await db.otpChallenge.updateMany({
+        where: {
+          requester: challenge.requester,
+          channel: challenge.channel,
+          target: challenge.target,
+          usage: challenge.usage,
+          consumedAt: null,
+        },
+        data: { consumedAt: now },
+      });
+      await db.otpChallenge.create({ data: { ...challenge, createdAt: now } });
+    },
+    async purgeExpired(before) {
+      const { count } = await db.otpChallenge.deleteMany({ where: { expiresAt: { lt: before } } });
+      return count;
+    },
+  };
+}
+
+function applicationRepository(db: PrismaClient): ApplicationRepository {
+  return {
+    find: (clientId) => db.application.findUnique({ where: { clientId } }),
+    list: () => db.application.findMany({ orderBy: { clientId: "asc" } }),
+    async save({ clientId, secretHash, claims }) {
+      const data = { secretHash, claims: [...claims] };
+      await db.application.upsert({ where: { clientId }, create: { clientId, ...data }, update: data });
+    },
+  };
+}
+
+function customAttributeRepository(db: PrismaClient): CustomAttributeRepository {
+  return {
+    async list() {
+      const rows = await db.customAttributeDefinition.findMany({ orderBy: { name: "asc" } });
+      return rows.map((r) => ({ ...r, type: r.type as CustomAttributeDefinition["type"] }));
+    },
+    async save({ name, type, pattern, writable }) {
+      const data = { type, pattern, writable };
+      await db.customAttributeDefinition.upsert({ where: { name }, create: { name, ...data }, update: data });
+    },
+  };
+}
+
+/** Wraps every method of a repository so that database errors reach the domain in its own terms. */
+function translated<T extends object>(repository: T): T {
+  const wrapped: Record<string, unknown> = {};
+  for (const [name, method] of Object.entries(repository)) {
+    wrapped[name] = async (...args: unknown[]) => {
+      try {
+        return await (method as (...a: unknown[]) => Promise<unknown>)(...args);
+      } catch (error) {
+        throw translateDatabaseError(error);
+      }
+    };
+  }
+  return wrapped as T;
+}
+
+function transactional(db: Db): TransactionalRepositories {
+  return { users: translated(userRepository(db)), otps: translated(otpRepository(db)) };
+}
+
+/** The domain's {@link Store} on a Prisma client. */
+export function createPrismaStore(prisma: PrismaClient): Store {
+  return {
+    ...transactional(prisma),
+    applications: translated(applicationRepository(prisma)),
+    customAttributes: translated(customAttributeRepository(prisma)),
+    async transaction(work) {
+      try {
+        return await prisma.$transaction((tx) => work(transactional(tx)));
+      } catch (error) {
+        throw translateDatabaseError(error);
+      }
+    },
+  };
+}

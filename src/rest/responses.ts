@@ -1,0 +1,50 @@
+import { STATUS_CODES } from "node:http";
+import { AuthError } from "../auth/errors.js";
+import { DomainError, UnavailableError } from "../domain/errors.js";
+import type { Logger } from "../logger.js";
+
+const ERROR_TYPE = "application/json;charset=UTF-8";
+
+/** A `200` JSON response. */
+export const ok = (body: unknown, headers: Record<string, string> = {}): Response =>
+  new Response(JSON.stringify(body), { status: 200, statusText: "OK", headers: { "content-type": "application/json", ...headers } });
+
+/** An error response in the Tencent CIAM shape: `{"error": CODE}` plus `error_description` where there is one. */
+export function errorResponse(
+  status: number,
+  error: string,
+  description?: string,
+  headers: Record<string, string> = {},
+): Response {
+  const body = description === undefined ? { error } : { error, error_description: description };
+  return new Response(JSON.stringify(body), {
+    status,
+    statusText: STATUS_CODES[status] ?? "",
+    headers: { "content-type": ERROR_TYPE, ...headers },
+  });
+}
+
+/** A `400 invalid_request` with a description. */
+export const invalidRequestResponse = (description: string): Response =>
+  errorResponse(400, "invalid_request", description);
+
+/** The one mapping from thrown errors to REST responses. Unexpected errors are logged and masked. */
+export function responseForError(error: unknown, log: Logger): Response {
+  if (error instanceof AuthError) {
+    return errorResponse(error.status, error.code, error.description, { "www-authenticate": error.challenge });
+  }
+  if (error instanceof DomainError) {
+    const headers: Record<string, string> = {};
+    if (error.retryAfterSeconds !== undefined) headers["retry-after"] = String(error.retryAfterSeconds);
+    if (error.code === "invalid_client") headers["www-authenticate"] = 'Basic realm="userinfo-bff"';
+    return errorResponse(error.status, error.code, error.description, headers);
+  }
+  if (error instanceof UnavailableError) {
+    log.warn({ err: error }, "dependency unavailable");
+    return errorResponse(503, "temporarily_unavailable", "The service is temporarily unavailable.", {
+      "retry-after": "1",
+    });
+  }
+  log.error({ err: error }, "unexpected error");
+  return errorResponse(500, "server_error", "An unexpected error occurred.");
+}

@@ -1,0 +1,122 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { createApp, type App } from "./app.js";
+import { fileKeys, localKeys, remoteKeys } from "./auth/bearer.js";
+import { hashClientSecret } from "./auth/client-secrets.js";
+import { loadDevIssuer } from "./auth/dev-issuer.js";
+import type { Config } from "./config.js";
+import { STANDARD_CLAIMS } from "./domain/attributes.js";
+import type { Clock, Store } from "./domain/ports.js";
+import type { Logger } from "./logger.js";
+import { cryptoRandom } from "./otp/secrets.js";
+import { openEmbeddedDatabase } from "./persistence/embedded.js";
+import { migrate } from "./persistence/migrations.js";
+import { createPrismaClient, type PrismaClient } from "./persistence/prisma.js";
+import { createPrismaStore } from "./persistence/store.js";
+
+/** The real clock. */
+export const systemClock: Clock = { now: () => new Date() };
+
+/** The demo application registered with the development issuer. */
+export const DEMO_APP = { clientId: "demo", secret: "demo-secret" } as const;
+
+/** An open database: the URL to reach it and the Prisma client on it. */
+export interface OpenDatabase {
+  readonly url: string;
+  readonly embedded: boolean;
+  readonly prisma: PrismaClient;
+  readonly store: Store;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the configured database (PostgreSQL at `DATABASE_URL`, else the embedded one in `DATA_DIR`) and applies
+ * pending migrations.
+ */
+export async function openDatabase(config: Config, log: Logger): Promise<OpenDatabase> {
+  const embedded =
+    config.databaseUrl === undefined ? await openEmbeddedDatabase(config.dataDir, config.databasePoolSize) : undefined;
+  const url = embedded?.url ?? config.databaseUrl!;
+  try {
+    const applied = await migrate(url);
+    if (applied.length > 0) log.info({ migrations: applied }, "migrations applied");
+  } catch (error) {
+    await embedded?.close();
+    throw error;
+  }
+  const prisma = createPrismaClient(url, config.databasePoolSize);
+  return {
+    url,
+    embedded: embedded !== undefined,
+    prisma,
+    store: createPrismaStore(prisma),
+    close: async () => {
+      await prisma.$disconnect();
+      await embedded?.close();
+    },
+  };
+}
+
+/** A listening gateway. */
+export interface RunningGateway {
+  readonly url: string;
+  readonly app: App;
+  readonly server: Server;
+  close(): Promise<void>;
+}
+
+/** Starts the gateway: database, migrations, issuer keys, the composed app, and the HTTP listener. */
+export async function startGateway(config: Config, log: Logger): Promise<RunningGateway> {
+  const database = await openDatabase(config, log);
+  try {
+    const devIssuer = config.auth.devIssuer ? await loadDevIssuer(config.dataDir) : undefined;
+    if (devIssuer !== undefined) {
+      await registerDemoApplication(database.store);
+      log.warn("development token issuer active: mint tokens with `npm run cli -- token <sub>`");
+    }
+    const keys =
+      devIssuer !== undefined
+        ? localKeys(devIssuer.jwks)
+        : config.auth.jwksFile !== undefined
+          ? fileKeys(config.auth.jwksFile)
+          : remoteKeys(config.auth.jwksUrl!);
+    const app = createApp({
+      config,
+      store: database.store,
+      clock: systemClock,
+      random: cryptoRandom,
+      log,
+      keys,
+      devJwks: devIssuer?.jwks,
+    });
+    const server = createServer(app.yoga);
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(config.port, config.host, () => resolve());
+    });
+    const { port } = server.address() as AddressInfo;
+    const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
+    log.info({ url, database: database.embedded ? "embedded" : "postgresql" }, "gateway listening");
+    return {
+      url,
+      app,
+      server,
+      close: async () => {
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await database.close();
+      },
+    };
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+}
+
+async function registerDemoApplication(store: Store): Promise<void> {
+  if ((await store.applications.find(DEMO_APP.clientId)) !== null) return;
+  await store.applications.save({
+    clientId: DEMO_APP.clientId,
+    secretHash: await hashClientSecret(DEMO_APP.secret),
+    claims: STANDARD_CLAIMS,
+  });
+}
