@@ -27,6 +27,8 @@ export interface DevTokenClaims {
   readonly scope?: string | undefined;
   readonly ttlSeconds?: number | undefined;
   readonly now?: Date | undefined;
+  /** Further payload claims (`azp`, `scp`, `nbf`, ...). */
+  readonly extra?: Record<string, unknown> | undefined;
 }
 
 const ALG = "ES256";
@@ -59,9 +61,9 @@ export async function loadDevIssuer(dataDir: string): Promise<DevIssuer> {
   const key = (await importJWK(privateJwk, ALG)) as CryptoKey;
   return {
     jwks: { keys: [{ ...publicJwk, use: "sig", alg: ALG }] },
-    async mint({ sub, issuer, audience, clientId, scope = "openid profile email phone", ttlSeconds = 3600, now }) {
+    async mint({ sub, issuer, audience, clientId, scope = "openid profile email phone", ttlSeconds = 3600, now, extra }) {
       const iat = Math.floor((now ?? new Date()).getTime() / 1000);
-      const jwt = new SignJWT({ scope, ...(clientId === undefined ? {} : { client_id: clientId }) })
+      const jwt = new SignJWT({ scope, ...(clientId === undefined ? {} : { client_id: clientId }), ...extra })
         .setProtectedHeader({ alg: ALG, kid: privateJwk.kid!, typ: "at+jwt" })
         .setSubject(sub)
         .setIssuer(issuer)

@@ -21,6 +21,7 @@ export async function openEmbeddedDatabase(dataDir: string, maxClients: number):
   try {
     db = await PGlite.create({ dataDir: join(dataDir, "pgdata") });
     const server = new PGLiteSocketServer({ db, host: "127.0.0.1", port: 0, maxConnections: maxClients + 8 });
+    serializeClientBatches(server, db);
     await server.start();
     const url = `postgresql://postgres@${server.getServerConn()}/postgres?sslmode=disable`;
     lock.update(url);
@@ -38,4 +39,50 @@ export async function openEmbeddedDatabase(dataDir: string, maxClients: number):
     lock.release();
     throw error;
   }
+}
+
+/** The parts of the socket server's (private) query queue that {@link serializeClientBatches} wraps. */
+interface QueryQueue {
+  enqueue(handlerId: number, message: Uint8Array, onData: (data: Uint8Array) => void): Promise<number>;
+  clearTransactionIfNeeded(handlerId: number): Promise<void>;
+}
+
+// Extended-protocol messages that continue a batch the client ends with Sync: Parse, Bind, Describe, Execute,
+// Close, Flush.
+const BATCH_MESSAGES = new Set(["P", "B", "D", "E", "C", "H"].map((c) => c.charCodeAt(0)));
+
+/**
+ * Gives one client connection the database from its first message until its batch ends (Sync or a simple query)
+ * outside a transaction. The socket server (0.2.17) queues each protocol message on its own, so under concurrency
+ * one connection's Parse/Bind/Execute interleave with another's on PGlite's single session, and the unnamed
+ * prepared statement of one is bound with the parameters of the other ("bind message supplies 1 parameters...").
+ * Its own transaction guard covers explicit transactions only.
+ */
+function serializeClientBatches(server: PGLiteSocketServer, db: PGlite): void {
+  const queue = (server as unknown as { queryQueue: QueryQueue }).queryQueue;
+  let owner: number | null = null;
+  const waiting: { handlerId: number; resume: () => void }[] = [];
+  const release = () => {
+    const next = waiting.shift();
+    owner = next?.handlerId ?? null;
+    next?.resume();
+  };
+  const enqueue = queue.enqueue.bind(queue);
+  queue.enqueue = async (handlerId, message, onData) => {
+    if (owner === null) owner = handlerId;
+    else if (owner !== handlerId) await new Promise<void>((resume) => waiting.push({ handlerId, resume }));
+    try {
+      return await enqueue(handlerId, message, onData);
+    } finally {
+      if (!BATCH_MESSAGES.has(message[0] ?? 0) && !db.isInTransaction()) release();
+    }
+  };
+  const clearTransaction = queue.clearTransactionIfNeeded.bind(queue);
+  queue.clearTransactionIfNeeded = async (handlerId) => {
+    await clearTransaction(handlerId);
+    // A client that went away in the middle of a batch or transaction must not keep the database.
+    const index = waiting.findIndex((w) => w.handlerId === handlerId);
+    if (index >= 0) waiting.splice(index, 1);
+    if (owner === handlerId) release();
+  };
 }

@@ -1,0 +1,132 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createApp, type App } from "../../src/app.js";
+import { localKeys } from "../../src/auth/bearer.js";
+import { loadDevIssuer, type DevIssuer, type DevTokenClaims } from "../../src/auth/dev-issuer.js";
+import { loadConfig, type Config } from "../../src/config.js";
+import type { Channel } from "../../src/domain/attributes.js";
+import type { Clock, Store } from "../../src/domain/ports.js";
+import { createLogger } from "../../src/logger.js";
+import type { OtpRandom } from "../../src/otp/secrets.js";
+import { migrate } from "../../src/persistence/migrations.js";
+import { createPrismaClient, type PrismaClient } from "../../src/persistence/prisma.js";
+import { createPrismaStore } from "../../src/persistence/store.js";
+import { createTestDatabase, type TestDatabase } from "./database.js";
+
+/** A clock the test moves by hand. */
+export interface TestClock extends Clock {
+  advance(seconds: number): void;
+  set(date: Date): void;
+}
+
+export function testClock(start = new Date("2026-11-28T08:00:00Z")): TestClock {
+  let current = start;
+  return {
+    now: () => current,
+    advance: (seconds) => {
+      current = new Date(current.getTime() + seconds * 1000);
+    },
+    set: (date) => {
+      current = date;
+    },
+  };
+}
+
+/** Randomness whose next codes a test can script; tokens stay random. */
+export interface TestRandom extends OtpRandom {
+  nextCodes: string[];
+}
+
+export function testRandom(): TestRandom {
+  let counter = 0;
+  const random: TestRandom = {
+    nextCodes: [],
+    token: () => `test-token-${process.pid}-${++counter}-${Math.random().toString(36).slice(2)}`,
+    code: () => random.nextCodes.shift() ?? "123456",
+  };
+  return random;
+}
+
+/** A composed gateway on a fresh database, driven in-process through `yoga.fetch`. */
+export interface TestGateway {
+  readonly app: App;
+  readonly config: Config;
+  readonly database: TestDatabase;
+  readonly prisma: PrismaClient;
+  readonly store: Store;
+  readonly clock: TestClock;
+  readonly random: TestRandom;
+  readonly issuer: DevIssuer;
+  /** Sends a request to the gateway. */
+  fetch(path: string, init?: RequestInit): Promise<Response>;
+  /** Mints a development token (issuer, clock and default client `web` filled in). */
+  token(sub: string, claims?: Partial<DevTokenClaims>): Promise<string>;
+  /** Issues an `update_userinfo` challenge through the domain's issuing function; returns its token and code. */
+  otp(channel: Channel, target: string, by: { sub: string; clientId?: string | null }): Promise<{ token: string; code: string }>;
+  close(): Promise<void>;
+}
+
+/** Options of {@link createTestGateway}. */
+export interface TestGatewayOptions {
+  /** Environment variables, as the gateway would read them. */
+  readonly env?: Record<string, string>;
+  /** Share a database with another gateway instead of creating one. */
+  readonly database?: TestDatabase;
+}
+
+export async function createTestGateway(options: TestGatewayOptions = {}): Promise<TestGateway> {
+  const database = options.database ?? (await createTestDatabase());
+  await migrate(database.url);
+  const dataDir = mkdtempSync(join(tmpdir(), "userinfo-key-"));
+  const config = loadConfig({ DATA_DIR: dataDir, ...options.env });
+  const prisma = createPrismaClient(database.url, 5);
+  const store = createPrismaStore(prisma);
+  const clock = testClock();
+  const random = testRandom();
+  const issuer = await loadDevIssuer(dataDir);
+  const app = createApp({
+    config,
+    store,
+    clock,
+    random,
+    log: createLogger(process.env.TEST_LOG_LEVEL ?? "silent"),
+    keys: localKeys(issuer.jwks),
+    devJwks: issuer.jwks,
+  });
+  return {
+    app,
+    config,
+    database,
+    prisma,
+    store,
+    clock,
+    random,
+    issuer,
+    fetch: (path, init) => Promise.resolve(app.yoga.fetch(new Request(`http://localhost${path}`, init))),
+    token: (sub, claims = {}) =>
+      issuer.mint({ sub, issuer: config.auth.issuer, clientId: "web", now: clock.now(), ...claims }),
+    async otp(channel, target, by) {
+      const issued = await app.issueOtp({
+        channel,
+        target,
+        usage: "update_userinfo",
+        clientId: by.clientId === undefined ? "web" : by.clientId,
+        userSub: by.sub,
+      });
+      return { token: issued.otpToken, code: issued.code };
+    },
+    async close() {
+      await prisma.$disconnect();
+      if (options.database === undefined) await database.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A JSON request with a bearer token. */
+export function jsonRequest(method: string, token: string | undefined, body?: unknown): RequestInit {
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (token !== undefined) headers.authorization = `Bearer ${token}`;
+  return { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) };
+}
