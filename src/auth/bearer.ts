@@ -26,9 +26,12 @@ export function bearerTokenOf(authorization: string | null): string | undefined 
   return token === undefined || token.length === 0 ? undefined : token;
 }
 
-/** Keys from a remote JWKS: cached, and refetched (with a cooldown) when a token names an unknown key. */
-export function remoteKeys(url: string): JWTVerifyGetKey {
-  return createRemoteJWKSet(new URL(url), { cooldownDuration: 30_000, cacheMaxAge: 600_000, timeoutDuration: 5_000 });
+/**
+ * Keys from a remote JWKS: cached for ten minutes, and refetched when a token names an unknown key - at most once
+ * per `cooldownMs`, so that tokens with made-up key ids cannot make the gateway hammer the issuer.
+ */
+export function remoteKeys(url: string, { cooldownMs = 30_000 } = {}): JWTVerifyGetKey {
+  return createRemoteJWKSet(new URL(url), { cooldownDuration: cooldownMs, cacheMaxAge: 600_000, timeoutDuration: 5_000 });
 }
 
 /** Keys from a JWKS file, read again when a token names an unknown key and the file changed. */

@@ -115,14 +115,21 @@ export const emailKey = (email: string): string => email.toLowerCase();
 const REJECTED_ZONES = /^(?:posixrules|localtime|factory|posix\/.*|right\/.*)$/i;
 const ZONE_SHAPE = /^[A-Za-z][A-Za-z0-9_+-]*(?:\/[A-Za-z0-9_+-]+){0,2}$/;
 
-/** The canonical spelling of an IANA time zone that `Intl` knows, or `undefined`. */
+/**
+ * The IANA time zone `input` names, if `Intl` knows it, spelled in its usual case (`asia/shanghai` ->
+ * `Asia/Shanghai`). A zone is kept as named: ICU would turn `America/Argentina/Buenos_Aires` into its legacy alias.
+ */
 export function canonicalTimeZone(input: string): string | undefined {
   if (input.length > 64 || REJECTED_ZONES.test(input) || !ZONE_SHAPE.test(input)) return undefined;
+  let resolved: string;
   try {
-    return new Intl.DateTimeFormat("en-US", { timeZone: input }).resolvedOptions().timeZone;
+    resolved = new Intl.DateTimeFormat("en-US", { timeZone: input }).resolvedOptions().timeZone;
   } catch {
     return undefined;
   }
+  if (resolved.toLowerCase() === input.toLowerCase()) return resolved;
+  if (input !== input.toLowerCase()) return input;
+  return input.replace(/(^|[/_-])([a-z])/g, (_m, separator: string, letter: string) => separator + letter.toUpperCase());
 }
 
 /** The canonical BCP 47 form of a locale (`en_US` -> `en-US`), or `undefined` when it is not one. */

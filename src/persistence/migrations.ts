@@ -66,22 +66,29 @@ export async function migrate(connectionString: string, dir: string = MIGRATIONS
         if (checksum !== undefined && checksum !== m.checksum) throw new MigrationChecksumError(m.name);
         return checksum === undefined;
       });
+      const appliedNow: string[] = [];
       for (const migration of pending) {
         await client.query("BEGIN");
         try {
-          await client.query(migration.sql);
-          await client.query(
-            `INSERT INTO "_prisma_migrations" (id, checksum, migration_name, started_at, finished_at, applied_steps_count)
-             VALUES ($1, $2, $3, now(), now(), 1)`,
-            [randomUUID(), migration.checksum, migration.name],
-          );
+          // Checked again inside the transaction: the embedded database has one session for every connection, so
+          // the advisory lock cannot exclude another connection there - its transactions can.
+          const done = await client.query(`SELECT 1 FROM "_prisma_migrations" WHERE migration_name = $1`, [migration.name]);
+          if (done.rowCount === 0) {
+            await client.query(migration.sql);
+            await client.query(
+              `INSERT INTO "_prisma_migrations" (id, checksum, migration_name, started_at, finished_at, applied_steps_count)
+               VALUES ($1, $2, $3, now(), now(), 1)`,
+              [randomUUID(), migration.checksum, migration.name],
+            );
+            appliedNow.push(migration.name);
+          }
           await client.query("COMMIT");
         } catch (error) {
           await client.query("ROLLBACK");
           throw new Error(`migration ${migration.name} failed: ${(error as Error).message}`, { cause: error });
         }
       }
-      return pending.map((m) => m.name);
+      return appliedNow;
     } finally {
       await client.query("SELECT pg_advisory_unlock($1)", [ADVISORY_LOCK_KEY]);
     }

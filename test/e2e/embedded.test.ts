@@ -1,0 +1,89 @@
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { cli, runGatewayToExit, startGatewayProcess, type GatewayProcess } from "../support/process.js";
+
+// The embedded default as a person meets it: `npm start`, the CLI beside it, a second start refused.
+describe("npm start on the embedded database", () => {
+  let dataDir: string;
+  let gateway: GatewayProcess;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), "userinfo-e2e-"));
+    env = { DATA_DIR: dataDir };
+    gateway = await startGatewayProcess(env);
+  });
+  afterAll(async () => {
+    await gateway?.stop("SIGKILL");
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it("serves PATCH /userinfo with a token from the CLI", async () => {
+    const token = await cli(["token", "alice"], env);
+    expect(token.code).toBe(0);
+    const response = await fetch(`${gateway.url}/userinfo`, {
+      method: "PATCH",
+      headers: { authorization: `Bearer ${token.stdout.trim()}`, "content-type": "application/json" },
+      body: JSON.stringify({ nickname: "MOCK_NICKNAME" }),
+    });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ sub: "alice", nickname: "MOCK_NICKNAME" });
+  });
+
+  it("lets the CLI reach the database through the running gateway", async () => {
+    const added = await cli(["users", "add", "bob", "--email", "Bob@Example.com", "--phone-number", "+86 139 0000 0000", "--name", "Bob"], env);
+    expect(added).toMatchObject({ code: 0, stdout: "user bob created\n" });
+    const again = await cli(["users", "add", "bob"], env);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toBe("error: user bob exists already\n");
+    const app = await cli(["apps", "add", "mobile", "--secret", "s3cret", "--claims", "name,email"], env);
+    expect(app.code).toBe(0);
+    const list = await cli(["apps", "list"], env);
+    expect(list.stdout).toContain("mobile\tname,email\n");
+    expect(list.stdout).not.toContain("s3cret");
+
+    const token = (await cli(["token", "bob", "--client-id", "mobile"], env)).stdout.trim();
+    const response = await fetch(`${gateway.url}/userinfo`, { headers: { authorization: `Bearer ${token}` } });
+    expect(await response.json()).toEqual({ sub: "bob", name: "Bob", email: "Bob@Example.com" });
+    expect((await cli(["migrate"], env)).stdout).toBe("database is up to date\n");
+  });
+
+  it("refuses a second gateway on the same data directory, naming the holder", async () => {
+    const second = await runGatewayToExit({ DATA_DIR: dataDir });
+    expect(second.code).toBe(1);
+    expect(second.output).toContain(`data directory ${dataDir} is in use by process ${gateway.child.pid}`);
+  });
+
+  it("rejects bad CLI input with a message and exit code 1", async () => {
+    expect(await cli(["users", "add", "carol", "--phone-number", "123"], env)).toMatchObject({ code: 1, stderr: "error: malformed phone number\n" });
+    expect(await cli(["attributes", "add", "email", "--type", "string"], env)).toMatchObject({ code: 1 });
+    expect((await cli(["frobnicate"], env)).stderr).toContain("unknown command: frobnicate");
+  });
+
+  it("stops on SIGTERM, releases the directory, and the CLI then opens it itself", async () => {
+    expect(await gateway.stop("SIGTERM")).toBe(0);
+    expect(existsSync(join(dataDir, "gateway.lock"))).toBe(false);
+    const added = await cli(["attributes", "add", "team", "--type", "string", "--pattern", "[a-z]+"], env);
+    expect(added).toMatchObject({ code: 0, stdout: "attribute team saved\n" });
+    expect((await cli(["attributes", "list"], env)).stdout).toBe("team\tstring\twritable\t[a-z]+\n");
+    gateway = await startGatewayProcess(env);
+    const token = (await cli(["token", "alice"], env)).stdout.trim();
+    const response = await fetch(`${gateway.url}/userinfo`, { headers: { authorization: `Bearer ${token}` } });
+    expect(await response.json()).toMatchObject({ sub: "alice", nickname: "MOCK_NICKNAME" });
+  });
+});
+
+describe("production mode", () => {
+  it("refuses to start with the development issuer unless AUTH_DEV_ISSUER=true", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "userinfo-prod-"));
+    try {
+      const refused = await runGatewayToExit({ DATA_DIR: dataDir, NODE_ENV: "production" });
+      expect(refused.code).toBe(1);
+      expect(refused.output).toContain("refusing to start in production with the development token issuer");
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,85 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { execFile } from "node:child_process";
+import { resolve } from "node:path";
+import { promisify } from "node:util";
+
+const ROOT = resolve(import.meta.dirname, "../..");
+const TSX = ["--import", "tsx"];
+
+/** A gateway started as `npm start` would: its own process, configured by the environment. */
+export interface GatewayProcess {
+  readonly url: string;
+  readonly child: ChildProcess;
+  /** Everything it logged so far. */
+  output(): string;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** The environment of a child process: the test's own, minus variables that would change its configuration. */
+export function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
+  const base = { ...process.env };
+  for (const key of Object.keys(base)) {
+    if (/^(PORT|HOST|DATA_DIR|DATABASE_URL|AUTH_|JIT_|DEFAULT_CLAIMS|OTP_|SMTP_|NODE_ENV|LOG_LEVEL)/.test(key)) delete base[key];
+  }
+  return { ...base, ...env };
+}
+
+/** Starts `src/main.ts` and waits until it listens (or exits). */
+export async function startGatewayProcess(env: Record<string, string>): Promise<GatewayProcess> {
+  const child = spawn(process.execPath, [...TSX, resolve(ROOT, "src/main.ts")], {
+    cwd: ROOT,
+    env: childEnv({ PORT: "0", ...env }),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  const exited = new Promise<number | null>((done) => child.once("exit", (code) => done(code)));
+  const url = await new Promise<string>((done, fail) => {
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /"url":"(http:\/\/[^"]+)".*"msg":"gateway listening"/.exec(output);
+      if (match?.[1] !== undefined) done(match[1]);
+    };
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", onData);
+    void exited.then((code) => fail(new Error(`gateway exited with ${code}:\n${output}`)));
+  });
+  return {
+    url,
+    child,
+    output: () => output,
+    async stop(signal = "SIGTERM") {
+      if (child.exitCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+/** Runs `src/main.ts` expecting it to exit; returns its exit code and output. */
+export async function runGatewayToExit(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+  const child = spawn(process.execPath, [...TSX, resolve(ROOT, "src/main.ts")], {
+    cwd: ROOT,
+    env: childEnv({ PORT: "0", ...env }),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout.on("data", (c: Buffer) => (output += c.toString()));
+  child.stderr.on("data", (c: Buffer) => (output += c.toString()));
+  const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+  const code = await new Promise<number | null>((done) => child.once("exit", done));
+  clearTimeout(timer);
+  return { code, output };
+}
+
+/** Runs the operator CLI (`npm run cli -- ...`) and returns its exit code and output. */
+export async function cli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [...TSX, resolve(ROOT, "src/cli.ts"), ...args], {
+      cwd: ROOT,
+      env: childEnv(env),
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
