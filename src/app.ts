@@ -6,8 +6,11 @@ import type { Clock, Store } from "./domain/ports.js";
 import { createUserInfoService, type UserInfoService } from "./domain/service.js";
 import { buildSchema } from "./graphql/schema.js";
 import type { Logger } from "./logger.js";
+import type { OtpSender } from "./otp/delivery.js";
 import { createOtpIssuer, type OtpIssuer } from "./otp/issuer.js";
 import type { OtpRandom } from "./otp/secrets.js";
+import { createOtpService, type OtpService } from "./otp/service.js";
+import { clientAddressResolver } from "./rest/client-address.js";
 import { createRestRoutes, restPlugin } from "./rest/routes.js";
 
 /** The parts the gateway is composed of; tests pass their own clock and randomness. */
@@ -16,6 +19,7 @@ export interface AppDeps {
   readonly store: Store;
   readonly clock: Clock;
   readonly random: OtpRandom;
+  readonly sender: OtpSender;
   readonly log: Logger;
   /** The keys access tokens are verified with. */
   readonly keys: JWTVerifyGetKey;
@@ -27,11 +31,13 @@ export interface AppDeps {
 export interface App {
   readonly yoga: YogaServerInstance<{}, {}>;
   readonly userInfo: UserInfoService;
+  readonly otp: OtpService;
+  /** Issues a challenge without delivery or limits (for tests and tools). */
   readonly issueOtp: OtpIssuer;
 }
 
 /** The composition root: wires the domain, its adapters and the two faces. */
-export function createApp({ config, store, clock, random, log, keys, devJwks }: AppDeps): App {
+export function createApp({ config, store, clock, random, sender, log, keys, devJwks }: AppDeps): App {
   const verifyBearer = createBearerVerifier({
     keys,
     issuer: config.auth.issuer,
@@ -45,7 +51,9 @@ export function createApp({ config, store, clock, random, log, keys, devJwks }: 
     defaultClaims: config.defaultClaims,
   });
   const issueOtp = createOtpIssuer({ otps: store.otps, clock, random });
-  const routes = createRestRoutes({ userInfo, verifyBearer, devJwks, log });
+  const otp = createOtpService({ store, clock, random, sender, limits: config.otp, log });
+  const clientAddress = clientAddressResolver(config.trustProxy);
+  const routes = createRestRoutes({ userInfo, otp, clientAddress, verifyBearer, devJwks, log });
   const yoga = createYoga({
     schema: buildSchema(),
     graphqlEndpoint: "/graphql",
@@ -54,5 +62,5 @@ export function createApp({ config, store, clock, random, log, keys, devJwks }: 
     logging: false,
     plugins: [restPlugin(routes)],
   });
-  return { yoga, userInfo, issueOtp };
+  return { yoga, userInfo, otp, issueOtp };
 }

@@ -50,6 +50,7 @@ const envSchema = z.object({
   OTP_CLIENT_LIMIT: positiveInt(1000),
   OTP_IP_LIMIT: positiveInt(200),
   OTP_WINDOW_SECONDS: positiveInt(600),
+  TRUST_PROXY: bool(false),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
 });
 
@@ -87,6 +88,8 @@ export interface Config {
     readonly windowSeconds: number;
   };
   readonly logLevel: "debug" | "info" | "warn" | "error" | "silent";
+  /** Take the client address from `X-Forwarded-For` (behind a load balancer). */
+  readonly trustProxy: boolean;
 }
 
 /** The `iss` of tokens minted by the development issuer when `AUTH_ISSUER` is not set. */
@@ -122,10 +125,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         "and AUTH_ISSUER, or AUTH_DEV_ISSUER=true to allow it explicitly",
     );
   }
-  if (e.OTP_DELIVERY === "webhook" || e.OTP_DELIVERY === "smtp") {
-    if (e.OTP_WEBHOOK_URL === undefined || e.OTP_WEBHOOK_SECRET === undefined) {
-      throw new ConfigError(`OTP_DELIVERY=${e.OTP_DELIVERY} needs OTP_WEBHOOK_URL and OTP_WEBHOOK_SECRET`);
-    }
+  if (e.OTP_DELIVERY === "webhook" && (e.OTP_WEBHOOK_URL === undefined || e.OTP_WEBHOOK_SECRET === undefined)) {
+    throw new ConfigError("OTP_DELIVERY=webhook needs OTP_WEBHOOK_URL and OTP_WEBHOOK_SECRET");
+  }
+  if ((e.OTP_WEBHOOK_URL === undefined) !== (e.OTP_WEBHOOK_SECRET === undefined)) {
+    throw new ConfigError("OTP_WEBHOOK_URL and OTP_WEBHOOK_SECRET go together");
   }
   if (e.OTP_DELIVERY === "smtp" && (e.SMTP_URL === undefined || e.SMTP_FROM === undefined)) {
     throw new ConfigError("OTP_DELIVERY=smtp needs SMTP_URL and SMTP_FROM");
@@ -160,6 +164,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       windowSeconds: e.OTP_WINDOW_SECONDS,
     },
     logLevel: e.LOG_LEVEL,
+    trustProxy: e.TRUST_PROXY,
   });
 }
 

@@ -8,6 +8,7 @@ import type { Config } from "./config.js";
 import { STANDARD_CLAIMS } from "./domain/attributes.js";
 import type { Clock, Store } from "./domain/ports.js";
 import type { Logger } from "./logger.js";
+import { channelRouter, logSender, smtpSender, webhookSender, type OtpSender } from "./otp/delivery.js";
 import { cryptoRandom } from "./otp/secrets.js";
 import { openEmbeddedDatabase } from "./persistence/embedded.js";
 import { migrate } from "./persistence/migrations.js";
@@ -80,15 +81,21 @@ export async function startGateway(config: Config, log: Logger): Promise<Running
         : config.auth.jwksFile !== undefined
           ? fileKeys(config.auth.jwksFile)
           : remoteKeys(config.auth.jwksUrl!);
+    const delivery = otpDelivery(config, log);
     const app = createApp({
       config,
       store: database.store,
       clock: systemClock,
       random: cryptoRandom,
+      sender: delivery.sender,
       log,
       keys,
       devJwks: devIssuer?.jwks,
     });
+    const purge = () =>
+      app.otp.purgeExpired().catch((error: unknown) => log.warn({ err: error }, "purging expired OTP data failed"));
+    void purge();
+    const purgeTimer = setInterval(purge, PURGE_INTERVAL_MS).unref();
     const server = createServer(app.yoga);
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
@@ -102,13 +109,37 @@ export async function startGateway(config: Config, log: Logger): Promise<Running
       app,
       server,
       close: async () => {
+        clearInterval(purgeTimer);
         await new Promise<void>((resolve) => server.close(() => resolve()));
+        delivery.close();
         await database.close();
       },
     };
   } catch (error) {
     await database.close();
     throw error;
+  }
+}
+
+const PURGE_INTERVAL_MS = 10 * 60_000;
+
+/** The configured OTP delivery: `log`, `webhook` (both channels), or `smtp` for email with the webhook for SMS. */
+export function otpDelivery(config: Config, log: Logger): { sender: OtpSender; close(): void } {
+  const { delivery, webhookUrl, webhookSecret, webhookTimeoutMs, smtpUrl, smtpFrom } = config.otp;
+  const webhook =
+    webhookUrl !== undefined && webhookSecret !== undefined
+      ? webhookSender({ url: webhookUrl, secret: webhookSecret, timeoutMs: webhookTimeoutMs })
+      : undefined;
+  switch (delivery) {
+    case "log":
+      return { sender: logSender(log), close: () => undefined };
+    case "webhook":
+      return { sender: webhook!, close: () => undefined };
+    case "smtp": {
+      const smtp = smtpSender({ url: smtpUrl!, from: smtpFrom!, timeoutMs: webhookTimeoutMs });
+      if (webhook === undefined) log.warn("OTP_DELIVERY=smtp without OTP_WEBHOOK_URL: SMS codes cannot be sent");
+      return { sender: channelRouter({ email: smtp, ...(webhook && { sms: webhook }) }), close: () => smtp.close() };
+    }
   }
 }
 

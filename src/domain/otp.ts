@@ -1,5 +1,6 @@
-import type { Channel } from "./attributes.js";
-import type { OtpChallenge } from "./ports.js";
+import { emailKey, isEmailAddress, normalizePhoneNumber, type Channel } from "./attributes.js";
+import { DomainError, invalidRequest } from "./errors.js";
+import { OTP_USAGES, type OtpChallenge, type OtpUsage } from "./ports.js";
 import { hashOtpToken, otpCodeMatches } from "../otp/secrets.js";
 
 /** How long a code can be entered. */
@@ -44,3 +45,40 @@ export function codeAccepts(challenge: OtpChallenge, otpToken: string, code: str
 }
 
 export { hashOtpToken };
+
+/** A validated `POST /otp/send` body. */
+export interface SendOtpRequest {
+  readonly usage: OtpUsage;
+  readonly channel: Channel;
+  /** Where the code goes: the normalized phone number, or the email as given. */
+  readonly to: string;
+  /** What the challenge is bound to: the phone number, or the email in lower case. */
+  readonly target: string;
+}
+
+/**
+ * Validates a `POST /otp/send` body: `usage` (default `login`) and exactly one of `phone_number` / `email`,
+ * normalized by the same rules as an update.
+ * @throws DomainError `invalid_request`, `malformed_phone_number` or `malformed_email`
+ */
+export function parseSendOtpRequest(body: unknown): SendOtpRequest {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    throw invalidRequest("The request body must be a JSON object.");
+  }
+  const input = body as Record<string, unknown>;
+  const usage = Object.hasOwn(input, "usage") ? input.usage : "login";
+  if (typeof usage !== "string" || !(OTP_USAGES as readonly string[]).includes(usage)) {
+    throw invalidRequest(`usage must be one of ${OTP_USAGES.join(", ")}.`, "usage");
+  }
+  const hasPhone = Object.hasOwn(input, "phone_number");
+  const hasEmail = Object.hasOwn(input, "email");
+  if (hasPhone === hasEmail) throw invalidRequest("Exactly one of phone_number and email is required.");
+  if (hasPhone) {
+    const phone = typeof input.phone_number === "string" ? normalizePhoneNumber(input.phone_number) : undefined;
+    if (phone === undefined) throw new DomainError("malformed_phone_number", { field: "phone_number" });
+    return { usage: usage as OtpUsage, channel: "sms", to: phone, target: phone };
+  }
+  const email = input.email;
+  if (typeof email !== "string" || !isEmailAddress(email)) throw new DomainError("malformed_email", { field: "email" });
+  return { usage: usage as OtpUsage, channel: "email", to: email, target: emailKey(email) };
+}

@@ -101,6 +101,28 @@ export interface OtpRepository {
   purgeExpired(before: Date): Promise<number>;
 }
 
+/** One limit a send is counted against: at most `max` sends per `windowSeconds` for `key`. */
+export interface RateLimit {
+  readonly key: string;
+  readonly max: number;
+  readonly windowSeconds: number;
+}
+
+/** The outcome of counting a send against its limits. */
+export type RateLimitDecision =
+  | { readonly allowed: true; /** The recorded events, to forget if the send does not happen. */ readonly eventIds: readonly string[] }
+  | { readonly allowed: false; readonly limit: RateLimit; readonly retryAfterSeconds: number };
+
+/** Send counters shared by every gateway process. */
+export interface RateLimitRepository {
+  /** Atomically checks every limit and, when all allow it, records the send against each. */
+  hit(limits: readonly RateLimit[], now: Date): Promise<RateLimitDecision>;
+  /** Removes recorded events (a send that failed does not count). */
+  forget(eventIds: readonly string[]): Promise<void>;
+  /** Deletes events recorded before `before`; returns how many. */
+  purge(before: Date): Promise<number>;
+}
+
 /** A registered application. */
 export interface ApplicationRecord {
   readonly clientId: string;
@@ -131,6 +153,7 @@ export interface TransactionalRepositories {
 /** Everything the domain persists. */
 export interface Store extends TransactionalRepositories {
   readonly applications: ApplicationRepository;
+  readonly rateLimits: RateLimitRepository;
   readonly customAttributes: CustomAttributeRepository;
   /** Runs `work` in one database transaction: committed when it resolves, rolled back when it throws. */
   transaction<T>(work: (tx: TransactionalRepositories) => Promise<T>): Promise<T>;

@@ -12,6 +12,8 @@ export interface ChallengeRequest {
   readonly clientId: string | null;
   /** Set when a user's access token asked for it: binds the challenge to that user. */
   readonly userSub: string | null;
+  /** The code, when it was already generated (and delivered); else a fresh one. */
+  readonly code?: string;
 }
 
 /** A fresh challenge: the token for the requester, the code for the target. Neither is stored. */
@@ -30,7 +32,7 @@ export function createOtpIssuer({ otps, clock, random }: { otps: OtpRepository; 
   return async (request) => {
     const now = clock.now();
     const otpToken = random.token();
-    const code = random.code();
+    const code = request.code ?? random.code();
     const codeExpiresAt = new Date(now.getTime() + OTP_CODE_TTL_SECONDS * 1000);
     const expiresAt = new Date(now.getTime() + OTP_TOKEN_TTL_SECONDS * 1000);
     const requester =

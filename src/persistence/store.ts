@@ -1,9 +1,11 @@
+import { randomUUID } from "node:crypto";
 import type { CustomAttributeDefinition, CustomValue } from "../domain/attributes.js";
 import type {
   ApplicationRepository,
   CustomAttributeRepository,
   OtpChallenge,
   OtpRepository,
+  RateLimitRepository,
   Store,
   TransactionalRepositories,
   UserChanges,
@@ -170,21 +172,55 @@ function otpRepository(db: Db): OtpRepository {
     async consume(id, now) {
       await db.otpChallenge.update({ where: { id }, data: { consumedAt: now } });
     },
-    async issue(challenge, now) {
-      await db.otpChallenge.updateMany({
-        where: {
-          requester: challenge.requester,
-          channel: challenge.channel,
-          target: challenge.target,
-          usage: challenge.usage,
-          consumedAt: null,
-        },
-        data: { consumedAt: now },
-      });
-      await db.otpChallenge.create({ data: { ...challenge, createdAt: now } });
+    async issue(c, now) {
+      // One statement: the new challenge and the retirement of the requester's earlier ones happen together.
+      await db.$executeRaw`
+        WITH retired AS (
+          UPDATE otp_challenges SET consumed_at = ${now}
+          WHERE requester = ${c.requester} AND channel = ${c.channel} AND target = ${c.target}
+            AND usage = ${c.usage} AND consumed_at IS NULL
+        )
+        INSERT INTO otp_challenges (id, token_hash, code_hash, channel, target, usage, client_id, user_sub, requester,
+                                    code_expires_at, expires_at, created_at)
+        VALUES (${randomUUID()}::uuid, ${c.tokenHash}, ${c.codeHash}, ${c.channel}, ${c.target}, ${c.usage},
+                ${c.clientId}, ${c.userSub}, ${c.requester}, ${c.codeExpiresAt}, ${c.expiresAt}, ${now})`;
     },
     async purgeExpired(before) {
       const { count } = await db.otpChallenge.deleteMany({ where: { expiresAt: { lt: before } } });
+      return count;
+    },
+  };
+}
+
+function rateLimitRepository(prisma: PrismaClient): RateLimitRepository {
+  return {
+    async hit(limits, now) {
+      const keys = [...new Set(limits.map((l) => l.key))].sort();
+      return prisma.$transaction(async (tx) => {
+        // Serializes concurrent sends for the same keys across every gateway process (locks taken in key order).
+        for (const key of keys) await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${key}, 0))`;
+        for (const limit of limits) {
+          const since = new Date(now.getTime() - limit.windowSeconds * 1000);
+          const rows = await tx.$queryRaw<{ count: bigint; oldest: Date | null }[]>`
+            SELECT count(*) AS count, min(created_at) AS oldest FROM rate_limit_events
+            WHERE key = ${limit.key} AND created_at > ${since}`;
+          const { count, oldest } = rows[0]!;
+          if (Number(count) >= limit.max && oldest !== null) {
+            const retryAt = oldest.getTime() + limit.windowSeconds * 1000;
+            return { allowed: false, limit, retryAfterSeconds: Math.max(1, Math.ceil((retryAt - now.getTime()) / 1000)) } as const;
+          }
+        }
+        const rows = await tx.$queryRaw<{ id: bigint }[]>`
+          INSERT INTO rate_limit_events (key, created_at)
+          SELECT unnest(${keys}::text[]), ${now} RETURNING id`;
+        return { allowed: true, eventIds: rows.map((r) => r.id.toString()) } as const;
+      });
+    },
+    async forget(eventIds) {
+      await prisma.rateLimitEvent.deleteMany({ where: { id: { in: eventIds.map((id) => BigInt(id)) } } });
+    },
+    async purge(before) {
+      const { count } = await prisma.rateLimitEvent.deleteMany({ where: { createdAt: { lt: before } } });
       return count;
     },
   };
@@ -238,6 +274,7 @@ export function createPrismaStore(prisma: PrismaClient): Store {
   return {
     ...transactional(prisma),
     applications: translated(applicationRepository(prisma)),
+    rateLimits: translated(rateLimitRepository(prisma)),
     customAttributes: translated(customAttributeRepository(prisma)),
     async transaction(work) {
       try {

@@ -36,7 +36,7 @@ export function responseForError(error: unknown, log: Logger): Response {
   if (error instanceof DomainError) {
     const headers: Record<string, string> = {};
     if (error.retryAfterSeconds !== undefined) headers["retry-after"] = String(error.retryAfterSeconds);
-    if (error.code === "invalid_client") headers["www-authenticate"] = 'Basic realm="userinfo-bff"';
+    if (error.code === "invalid_client") headers["www-authenticate"] = "Basic";
     return errorResponse(error.status, error.code, error.description, headers);
   }
   if (error instanceof UnavailableError) {

@@ -1,7 +1,9 @@
 import type { Plugin } from "graphql-yoga";
 import type { JSONWebKeySet } from "jose";
-import type { BearerVerifier } from "../auth/bearer.js";
+import { bearerTokenOf, type BearerVerifier } from "../auth/bearer.js";
+import { DomainError } from "../domain/errors.js";
 import type { UserInfoService } from "../domain/service.js";
+import type { OtpService } from "../otp/service.js";
 import type { Logger } from "../logger.js";
 import { PayloadTooLargeError, readJsonBody } from "./body.js";
 import { errorResponse, ok, responseForError } from "./responses.js";
@@ -9,19 +11,44 @@ import { errorResponse, ok, responseForError } from "./responses.js";
 /** What the REST face needs. */
 export interface RestDeps {
   readonly userInfo: UserInfoService;
+  readonly otp: OtpService;
+  /** The address of the client that sent a request, if known. */
+  readonly clientAddress: (request: Request, serverContext: unknown) => string | undefined;
   readonly verifyBearer: BearerVerifier;
   /** The development issuer's public keys, served at `/.well-known/jwks.json` when it is active. */
   readonly devJwks: JSONWebKeySet | undefined;
   readonly log: Logger;
 }
 
-type Handler = (request: Request) => Promise<Response>;
+type Handler = (request: Request, serverContext: unknown) => Promise<Response>;
+
+/**
+ * The credentials of an `Authorization: Basic` header: `base64(urlencode(client_id) ":" urlencode(secret))`
+ * (RFC 6749 2.3.1), or `undefined` for another scheme.
+ * @throws DomainError `invalid_client` when the header cannot be decoded
+ */
+export function basicCredentials(authorization: string | null): { clientId: string; secret: string } | undefined {
+  const match = /^Basic[ \t]+([A-Za-z0-9+/=]+)\s*$/i.exec(authorization?.trim() ?? "");
+  if (match === null) {
+    if (/^Basic(\s|$)/i.test(authorization?.trim() ?? "")) throw new DomainError("invalid_client");
+    return undefined;
+  }
+  const decoded = Buffer.from(match[1]!, "base64").toString("utf8");
+  const colon = decoded.indexOf(":");
+  if (colon < 0) throw new DomainError("invalid_client");
+  try {
+    const formDecode = (s: string) => decodeURIComponent(s.replace(/\+/g, " "));
+    return { clientId: formDecode(decoded.slice(0, colon)), secret: formDecode(decoded.slice(colon + 1)) };
+  } catch {
+    throw new DomainError("invalid_client");
+  }
+}
 
 const methodNotAllowed = (allow: string) =>
   errorResponse(405, "invalid_request", `Method not allowed; use ${allow}.`, { allow });
 
 /** The Tencent-compatible REST routes: thin adapters that parse, call the domain, and map the result. */
-export function createRestRoutes({ userInfo, verifyBearer, devJwks, log }: RestDeps): Map<string, Handler> {
+export function createRestRoutes({ userInfo, otp, clientAddress, verifyBearer, devJwks, log }: RestDeps): Map<string, Handler> {
   const routes = new Map<string, Handler>();
 
   routes.set("/userinfo", async (request) => {
@@ -29,6 +56,20 @@ export function createRestRoutes({ userInfo, verifyBearer, devJwks, log }: RestD
     const principal = await verifyBearer(request.headers.get("authorization"));
     if (request.method === "GET") return ok(await userInfo.getUserInfo(principal));
     return ok(await userInfo.updateUserInfo(principal, await readJsonBody(request)));
+  });
+
+  routes.set("/otp/send", async (request, serverContext) => {
+    if (request.method !== "POST") return methodNotAllowed("POST");
+    const authorization = request.headers.get("authorization");
+    const basic = basicCredentials(authorization);
+    let requester;
+    if (basic !== undefined) requester = await otp.authenticateClient(basic.clientId, basic.secret);
+    else if (bearerTokenOf(authorization) !== undefined) {
+      requester = { kind: "user", principal: await verifyBearer(authorization) } as const;
+    } else throw new DomainError("invalid_client");
+    const body = await readJsonBody(request);
+    const { otpToken } = await otp.sendOtp(requester, body, clientAddress(request, serverContext));
+    return ok({ otp_token: otpToken }, { "cache-control": "no-store" });
   });
 
   if (devJwks !== undefined) {
@@ -39,9 +80,9 @@ export function createRestRoutes({ userInfo, verifyBearer, devJwks, log }: RestD
 
   const guarded = new Map<string, Handler>();
   for (const [path, handler] of routes) {
-    guarded.set(path, async (request) => {
+    guarded.set(path, async (request, serverContext) => {
       try {
-        return await handler(request);
+        return await handler(request, serverContext);
       } catch (error) {
         if (error instanceof PayloadTooLargeError) {
           return errorResponse(413, "invalid_request", "The request body is too large.");
@@ -56,9 +97,9 @@ export function createRestRoutes({ userInfo, verifyBearer, devJwks, log }: RestD
 /** Serves the REST routes from the yoga server, in front of GraphQL. */
 export function restPlugin(routes: Map<string, Handler>): Plugin {
   return {
-    async onRequest({ request, url, endResponse }) {
+    async onRequest({ request, url, serverContext, endResponse }) {
       const handler = routes.get(url.pathname);
-      if (handler !== undefined) endResponse(await handler(request));
+      if (handler !== undefined) endResponse(await handler(request, serverContext));
     },
   };
 }

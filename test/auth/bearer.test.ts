@@ -166,7 +166,7 @@ describe("issuer keys", () => {
     const { createLogger } = await import("../../src/logger.js");
     const config = loadConfig({ AUTH_JWKS_FILE: file, AUTH_ISSUER: "https://issuer.example", DATA_DIR: dir });
     expect(config.auth.devIssuer).toBe(false);
-    const app = createApp({ config, store: gw.store, clock: gw.clock, random: gw.random, log: createLogger("silent"), keys: fileKeys(file), devJwks: undefined });
+    const app = createApp({ config, store: gw.store, clock: gw.clock, random: gw.random, sender: { send: async () => undefined }, log: createLogger("silent"), keys: fileKeys(file), devJwks: undefined });
     const call = async (jwt: string) =>
       (await app.yoga.fetch(new Request("http://localhost/userinfo", { headers: { authorization: `Bearer ${jwt}` } }))).status;
     expect(await call(await sign(keys[0]!, gw.clock.now()))).toBe(200);
@@ -192,7 +192,7 @@ describe("issuer keys", () => {
       const { loadConfig } = await import("../../src/config.js");
       const { createLogger } = await import("../../src/logger.js");
       const config = loadConfig({ AUTH_JWKS_URL: url, AUTH_ISSUER: "https://issuer.example", DATA_DIR: dir });
-      const app = createApp({ config, store: gw.store, clock: gw.clock, random: gw.random, log: createLogger("silent"), keys: remoteKeys(url, { cooldownMs: 0 }), devJwks: undefined });
+      const app = createApp({ config, store: gw.store, clock: gw.clock, random: gw.random, sender: { send: async () => undefined }, log: createLogger("silent"), keys: remoteKeys(url, { cooldownMs: 0 }), devJwks: undefined });
       const call = async (jwt: string) =>
         (await app.yoga.fetch(new Request("http://localhost/userinfo", { headers: { authorization: `Bearer ${jwt}` } }))).status;
       // jose checks real time for its cache; tokens are signed at the real time for this test.

@@ -8,6 +8,7 @@ import { loadConfig, type Config } from "../../src/config.js";
 import type { Channel } from "../../src/domain/attributes.js";
 import type { Clock, Store } from "../../src/domain/ports.js";
 import { createLogger } from "../../src/logger.js";
+import type { OtpMessage, OtpSender } from "../../src/otp/delivery.js";
 import type { OtpRandom } from "../../src/otp/secrets.js";
 import { migrate } from "../../src/persistence/migrations.js";
 import { createPrismaClient, type PrismaClient } from "../../src/persistence/prisma.js";
@@ -58,6 +59,8 @@ export interface TestGateway {
   readonly clock: TestClock;
   readonly random: TestRandom;
   readonly issuer: DevIssuer;
+  /** Codes delivered by the default in-memory sender. */
+  readonly delivered: OtpMessage[];
   /** Sends a request to the gateway. */
   fetch(path: string, init?: RequestInit): Promise<Response>;
   /** Mints a development token (issuer, clock and default client `web` filled in). */
@@ -73,6 +76,21 @@ export interface TestGatewayOptions {
   readonly env?: Record<string, string>;
   /** Share a database with another gateway instead of creating one. */
   readonly database?: TestDatabase;
+  /** How codes are delivered; default: kept in memory. */
+  readonly sender?: OtpSender;
+  /** Share a clock with another gateway (gateways sharing a database must agree on the time). */
+  readonly clock?: TestClock;
+}
+
+/** A sender that keeps every message, for tests that do not exercise a real channel. */
+export function recordingSender(): OtpSender & { messages: OtpMessage[] } {
+  const messages: OtpMessage[] = [];
+  return {
+    messages,
+    async send(message) {
+      messages.push(message);
+    },
+  };
 }
 
 export async function createTestGateway(options: TestGatewayOptions = {}): Promise<TestGateway> {
@@ -82,14 +100,16 @@ export async function createTestGateway(options: TestGatewayOptions = {}): Promi
   const config = loadConfig({ DATA_DIR: dataDir, ...options.env });
   const prisma = createPrismaClient(database.url, 5);
   const store = createPrismaStore(prisma);
-  const clock = testClock();
+  const clock = options.clock ?? testClock();
   const random = testRandom();
   const issuer = await loadDevIssuer(dataDir);
+  const recording = recordingSender();
   const app = createApp({
     config,
     store,
     clock,
     random,
+    sender: options.sender ?? recording,
     log: createLogger(process.env.TEST_LOG_LEVEL ?? "silent"),
     keys: localKeys(issuer.jwks),
     devJwks: issuer.jwks,
@@ -103,6 +123,7 @@ export async function createTestGateway(options: TestGatewayOptions = {}): Promi
     clock,
     random,
     issuer,
+    delivered: recording.messages,
     fetch: (path, init) => Promise.resolve(app.yoga.fetch(new Request(`http://localhost${path}`, init))),
     token: (sub, claims = {}) =>
       issuer.mint({ sub, issuer: config.auth.issuer, clientId: "web", now: clock.now(), ...claims }),
