@@ -32,6 +32,28 @@ describe("npm start on the embedded database", () => {
     expect(await response.json()).toMatchObject({ sub: "alice", nickname: "MOCK_NICKNAME" });
   });
 
+  it("sends a code with the demo application's credentials, logs it, and accepts it in PATCH", async () => {
+    const demo = `Basic ${Buffer.from("demo:demo-secret").toString("base64")}`;
+    const sent = await fetch(`${gateway.url}/otp/send`, {
+      method: "POST",
+      headers: { authorization: demo, "content-type": "application/json" },
+      body: JSON.stringify({ usage: "update_userinfo", email: "alice@example.com" }),
+    });
+    expect(sent.status).toBe(200);
+    const { otp_token } = (await sent.json()) as { otp_token: string };
+    await expect.poll(() => /"code":"([0-9]{6})"/.exec(gateway.output())?.[1]).toMatch(/^[0-9]{6}$/);
+    const code = /"code":"([0-9]{6})"/.exec(gateway.output())![1];
+    expect(gateway.output()).not.toContain(otp_token);
+    const token = (await cli(["token", "alice"], env)).stdout.trim();
+    const patched = await fetch(`${gateway.url}/userinfo`, {
+      method: "PATCH",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ email: "alice@example.com", email_otp_token: otp_token, email_otp: code }),
+    });
+    expect(await patched.json()).toMatchObject({ sub: "alice", email: "alice@example.com", email_verified: true });
+    expect(gateway.output()).not.toContain(token);
+  });
+
   it("lets the CLI reach the database through the running gateway", async () => {
     const added = await cli(["users", "add", "bob", "--email", "Bob@Example.com", "--phone-number", "+86 139 0000 0000", "--name", "Bob"], env);
     expect(added).toMatchObject({ code: 0, stdout: "user bob created\n" });

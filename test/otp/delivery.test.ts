@@ -1,0 +1,197 @@
+import { createHmac, timingSafeEqual } from "node:crypto";
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Writable } from "node:stream";
+import { SMTPServer } from "smtp-server";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createLogger } from "../../src/logger.js";
+import { logSender, smtpSender, webhookSender } from "../../src/otp/delivery.js";
+import { createTestDatabase, type TestDatabase } from "../support/database.js";
+import { createTestGateway, jsonRequest } from "../support/gateway.js";
+
+const SECRET = "webhook-shared-secret";
+
+interface Received {
+  body: string;
+  signature: string | undefined;
+  contentType: string | undefined;
+}
+
+/** A real HTTP receiver; `answer` decides the status (or never answers). */
+async function startReceiver(answer: () => number | "hang") {
+  const received: Received[] = [];
+  const server: Server = createServer((req: IncomingMessage, res) => {
+    let body = "";
+    req.on("data", (c: Buffer) => (body += c.toString()));
+    req.on("end", () => {
+      received.push({ body, signature: req.headers["x-signature"] as string | undefined, contentType: req.headers["content-type"] });
+      const status = answer();
+      if (status !== "hang") res.writeHead(status).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/otp`,
+    received,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+const verifySignature = (body: string, header: string | undefined) => {
+  const expected = Buffer.from(`sha256=${createHmac("sha256", SECRET).update(body).digest("hex")}`);
+  const actual = Buffer.from(header ?? "");
+  return expected.length === actual.length && timingSafeEqual(expected, actual);
+};
+
+let database: TestDatabase;
+beforeAll(async () => {
+  database = await createTestDatabase();
+});
+afterAll(() => database?.close());
+
+describe("webhook delivery", () => {
+  it("posts the signed JSON of SPEC 4, and the code it carries updates the phone number", async () => {
+    const receiver = await startReceiver(() => 204);
+    const gw = await createTestGateway({ database, sender: webhookSender({ url: receiver.url, secret: SECRET, timeoutMs: 2000 }) });
+    try {
+      const sub = "webhook-user";
+      const token = await gw.token(sub);
+      const sent = await gw.fetch("/otp/send", jsonRequest("POST", token, { usage: "update_userinfo", phone_number: "+86 186 0000 0001" }));
+      expect(sent.status).toBe(200);
+      const { otp_token } = (await sent.json()) as { otp_token: string };
+
+      expect(receiver.received).toHaveLength(1);
+      const delivery = receiver.received[0]!;
+      expect(delivery.contentType).toBe("application/json");
+      expect(verifySignature(delivery.body, delivery.signature)).toBe(true);
+      const payload = JSON.parse(delivery.body) as Record<string, unknown>;
+      expect(Object.keys(payload)).toEqual(["channel", "to", "code", "usage", "expires_at"]);
+      expect(payload).toMatchObject({
+        channel: "sms",
+        to: "18600000001",
+        usage: "update_userinfo",
+        expires_at: Math.floor(gw.clock.now().getTime() / 1000) + 60,
+      });
+      expect(payload.code).toMatch(/^[0-9]{6}$/);
+
+      const patched = await gw.fetch(
+        "/userinfo",
+        jsonRequest("PATCH", token, { phone_number: "18600000001", phone_number_otp_token: otp_token, phone_number_otp: payload.code }),
+      );
+      expect(patched.status).toBe(200);
+      expect(await patched.json()).toMatchObject({ phone_number: "18600000001", phone_number_verified: true });
+    } finally {
+      await gw.close();
+      await receiver.close();
+    }
+  });
+
+  it.each([[500], [404], [302]])("treats a %i answer as a failed delivery: 503 and no token", async (status) => {
+    const receiver = await startReceiver(() => status);
+    const gw = await createTestGateway({ database, sender: webhookSender({ url: receiver.url, secret: SECRET, timeoutMs: 2000 }) });
+    try {
+      const token = await gw.token(`failing-${status}`);
+      const response = await gw.fetch("/otp/send", jsonRequest("POST", token, { usage: "update_userinfo", email: `f${status}@example.com` }));
+      expect(response.status).toBe(503);
+      expect(await response.json()).toEqual({ error: "temporarily_unavailable", error_description: "Failed to send OTP. Please try again later." });
+      expect(await gw.prisma.otpChallenge.count({ where: { target: `f${status}@example.com` } })).toBe(0);
+    } finally {
+      await gw.close();
+      await receiver.close();
+    }
+  });
+
+  it("gives up on a receiver that never answers after the configured timeout", async () => {
+    const receiver = await startReceiver(() => "hang");
+    const sender = webhookSender({ url: receiver.url, secret: SECRET, timeoutMs: 300 });
+    try {
+      await expect(sender.send({ channel: "email", to: "a@b.c", code: "123456", usage: "login", expiresAt: new Date() })).rejects.toThrow(
+        "webhook unreachable: TimeoutError",
+      );
+      expect(receiver.received).toHaveLength(1);
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it("fails when nothing listens", async () => {
+    const sender = webhookSender({ url: "http://127.0.0.1:1/otp", secret: SECRET, timeoutMs: 1000 });
+    await expect(sender.send({ channel: "sms", to: "13800138000", code: "1", usage: "login", expiresAt: new Date() })).rejects.toThrow(
+      /webhook unreachable/,
+    );
+  });
+});
+
+describe("SMTP delivery", () => {
+  let smtp: SMTPServer;
+  let port: number;
+  const inbox: { to: string[]; raw: string }[] = [];
+
+  beforeAll(async () => {
+    smtp = new SMTPServer({
+      authOptional: true,
+      disabledCommands: ["STARTTLS", "AUTH"],
+      logger: false,
+      onData(stream, session, callback) {
+        let raw = "";
+        stream.on("data", (c: Buffer) => (raw += c.toString()));
+        stream.on("end", () => {
+          inbox.push({ to: session.envelope.rcptTo.map((r) => r.address), raw });
+          callback();
+        });
+      },
+    });
+    await new Promise<void>((resolve) => smtp.listen(0, "127.0.0.1", resolve));
+    port = (smtp.server.address() as AddressInfo).port;
+  });
+  afterAll(() => new Promise<void>((resolve) => smtp.close(() => resolve())));
+
+  it("mails the code, which then proves the new email", async () => {
+    const sender = smtpSender({ url: `smtp://127.0.0.1:${port}`, from: "Accounts <no-reply@example.com>", timeoutMs: 5000 });
+    const gw = await createTestGateway({ database, sender });
+    try {
+      const sub = "smtp-user";
+      const token = await gw.token(sub);
+      const sent = await gw.fetch("/otp/send", jsonRequest("POST", token, { usage: "update_userinfo", email: "Mail.User@Example.com" }));
+      expect(sent.status).toBe(200);
+      const { otp_token } = (await sent.json()) as { otp_token: string };
+
+      expect(inbox).toHaveLength(1);
+      // The envelope's domain is lower-cased on the way (domains are case-insensitive); the local part is kept.
+      expect(inbox[0]!.to).toEqual(["Mail.User@example.com"]);
+      expect(inbox[0]!.raw).toContain("From: Accounts <no-reply@example.com>");
+      const code = /Your verification code is ([0-9]{6})\./.exec(inbox[0]!.raw)?.[1];
+      expect(code).toMatch(/^[0-9]{6}$/);
+
+      const patched = await gw.fetch("/userinfo", jsonRequest("PATCH", token, { email: "Mail.User@Example.com", email_otp_token: otp_token, email_otp: code }));
+      expect(patched.status).toBe(200);
+      expect(await patched.json()).toMatchObject({ sub, email: "Mail.User@Example.com", email_verified: true });
+    } finally {
+      sender.close();
+      await gw.close();
+    }
+  });
+
+  it("fails cleanly when the SMTP server is unreachable", async () => {
+    const sender = smtpSender({ url: "smtp://127.0.0.1:1", from: "no-reply@example.com", timeoutMs: 1000 });
+    await expect(sender.send({ channel: "email", to: "a@b.c", code: "123456", usage: "login", expiresAt: new Date() })).rejects.toThrow(
+      /SMTP delivery failed/,
+    );
+    sender.close();
+  });
+});
+
+describe("log delivery", () => {
+  it("writes the code to the log (development only)", async () => {
+    let output = "";
+    const log = createLogger("info", new Writable({ write: (chunk: Buffer, _e, done) => ((output += chunk.toString()), done()) }));
+    await logSender(log).send({ channel: "sms", to: "13800138000", code: "424242", usage: "login", expiresAt: new Date("2026-11-28T08:01:00Z") });
+    const line = JSON.parse(output) as { msg: string; otp: Record<string, string> };
+    expect(line.msg).toBe("OTP code (development delivery)");
+    expect(line.otp).toEqual({ channel: "sms", to: "13800138000", code: "424242", usage: "login", expires_at: "2026-11-28T08:01:00.000Z" });
+  });
+});
