@@ -4,7 +4,9 @@ import { createBearerVerifier } from "./auth/bearer.js";
 import type { Config } from "./config.js";
 import type { Clock, Store } from "./domain/ports.js";
 import { createUserInfoService, type UserInfoService } from "./domain/service.js";
-import { buildSchema } from "./graphql/schema.js";
+import { renderGraphiQL } from "@graphql-yoga/render-graphiql";
+import type { GraphQLContext } from "./graphql/context.js";
+import { graphQLOptions } from "./graphql/server.js";
 import type { Logger } from "./logger.js";
 import type { OtpSender } from "./otp/delivery.js";
 import { createOtpIssuer, type OtpIssuer } from "./otp/issuer.js";
@@ -25,11 +27,13 @@ export interface AppDeps {
   readonly keys: JWTVerifyGetKey;
   /** The development issuer's public keys, when it is the issuer. */
   readonly devJwks: JSONWebKeySet | undefined;
+  /** GraphiQL on `GET /graphql` (development), with an `Authorization` header filled in when given. */
+  readonly graphiql?: false | { readonly authorization: string | undefined };
 }
 
 /** The composed gateway: a fetch handler serving REST and GraphQL, and the domain services behind it. */
 export interface App {
-  readonly yoga: YogaServerInstance<{}, {}>;
+  readonly yoga: YogaServerInstance<{ request: Request }, GraphQLContext>;
   readonly userInfo: UserInfoService;
   readonly otp: OtpService;
   /** Issues a challenge without delivery or limits (for tests and tools). */
@@ -37,7 +41,7 @@ export interface App {
 }
 
 /** The composition root: wires the domain, its adapters and the two faces. */
-export function createApp({ config, store, clock, random, sender, log, keys, devJwks }: AppDeps): App {
+export function createApp({ config, store, clock, random, sender, log, keys, devJwks, graphiql = false }: AppDeps): App {
   const verifyBearer = createBearerVerifier({
     keys,
     issuer: config.auth.issuer,
@@ -55,10 +59,9 @@ export function createApp({ config, store, clock, random, sender, log, keys, dev
   const clientAddress = clientAddressResolver(config.trustProxy);
   const routes = createRestRoutes({ userInfo, otp, clientAddress, verifyBearer, devJwks, log });
   const yoga = createYoga({
-    schema: buildSchema(),
-    graphqlEndpoint: "/graphql",
+    ...graphQLOptions({ userInfo, otp, verifyBearer, clientAddress, log, graphiql }),
+    renderGraphiQL,
     landingPage: false,
-    graphiql: false,
     logging: false,
     plugins: [restPlugin(routes)],
   });

@@ -51,6 +51,7 @@ const envSchema = z.object({
   OTP_IP_LIMIT: positiveInt(200),
   OTP_WINDOW_SECONDS: positiveInt(600),
   TRUST_PROXY: bool(false),
+  GRAPHIQL: z.enum(["true", "false", "1", "0", "yes", "no"]).optional(),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
 });
 
@@ -90,6 +91,8 @@ export interface Config {
   readonly logLevel: "debug" | "info" | "warn" | "error" | "silent";
   /** Take the client address from `X-Forwarded-For` (behind a load balancer). */
   readonly trustProxy: boolean;
+  /** GraphiQL on `GET /graphql`: on in development, off in production unless `GRAPHIQL=true`. */
+  readonly graphiql: boolean;
 }
 
 /** The `iss` of tokens minted by the development issuer when `AUTH_ISSUER` is not set. */
@@ -165,6 +168,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     logLevel: e.LOG_LEVEL,
     trustProxy: e.TRUST_PROXY,
+    graphiql: e.GRAPHIQL === undefined ? !production : ["true", "1", "yes"].includes(e.GRAPHIQL),
   });
 }
 

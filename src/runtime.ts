@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { createApp, type App } from "./app.js";
 import { fileKeys, localKeys, remoteKeys } from "./auth/bearer.js";
 import { hashClientSecret } from "./auth/client-secrets.js";
-import { loadDevIssuer } from "./auth/dev-issuer.js";
+import { loadDevIssuer, type DevIssuer } from "./auth/dev-issuer.js";
 import type { Config } from "./config.js";
 import { STANDARD_CLAIMS } from "./domain/attributes.js";
 import type { Clock, Store } from "./domain/ports.js";
@@ -91,6 +91,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Running
       log,
       keys,
       devJwks: devIssuer?.jwks,
+      graphiql: config.graphiql ? { authorization: await demoAuthorization(config, devIssuer) } : false,
     });
     const purge = () =>
       app.otp.purgeExpired().catch((error: unknown) => log.warn({ err: error }, "purging expired OTP data failed"));
@@ -122,6 +123,19 @@ export async function startGateway(config: Config, log: Logger): Promise<Running
 }
 
 const PURGE_INTERVAL_MS = 10 * 60_000;
+
+/** With the development issuer, GraphiQL opens with a day-long token of the user `demo-user` filled in. */
+async function demoAuthorization(config: Config, devIssuer: DevIssuer | undefined): Promise<string | undefined> {
+  if (devIssuer === undefined) return undefined;
+  const token = await devIssuer.mint({
+    sub: "demo-user",
+    issuer: config.auth.issuer,
+    audience: config.auth.audience,
+    clientId: DEMO_APP.clientId,
+    ttlSeconds: 86_400,
+  });
+  return `Bearer ${token}`;
+}
 
 /** The configured OTP delivery: `log`, `webhook` (both channels), or `smtp` for email with the webhook for SMS. */
 export function otpDelivery(config: Config, log: Logger): { sender: OtpSender; close(): void } {

@@ -1,5 +1,13 @@
-import { createSchema } from "graphql-yoga";
+import { lexicographicSortSchema, printSchema, type GraphQLSchema } from "graphql";
+import { builder } from "./builder.js";
+import "./types/scalars.js";
+import "./types/errors.js";
+import "./types/user-info.js";
+import "./types/update-user-info.js";
+import "./types/send-otp.js";
 
-/** Placeholder until the GraphQL face lands: the yoga server needs a schema. */
-export const buildSchema = () =>
-  createSchema({ typeDefs: "type Query { ok: Boolean! }", resolvers: { Query: { ok: () => true } } });
+/** The GraphQL schema of SPEC 2, built once. */
+export const schema: GraphQLSchema = builder.toSchema();
+
+/** The schema as committed in `schema.graphql`: printed, types sorted. */
+export const printedSchema = (): string => `${printSchema(lexicographicSortSchema(schema))}\n`;

@@ -72,6 +72,20 @@ describe("npm start on the embedded database", () => {
     expect((await cli(["migrate"], env)).stdout).toBe("database is up to date\n");
   });
 
+  it("opens GraphiQL with a working demo token, and answers GraphQL with it", async () => {
+    const page = await fetch(`${gateway.url}/graphql`, { headers: { accept: "text/html" } });
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    const authorization = /Bearer [A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+/.exec(html)?.[0];
+    expect(authorization).toBeDefined();
+    const response = await fetch(`${gateway.url}/graphql`, {
+      method: "POST",
+      headers: { authorization: authorization!, "content-type": "application/json" },
+      body: JSON.stringify({ query: "{ userInfo { sub } }" }),
+    });
+    expect(await response.json()).toEqual({ data: { userInfo: { sub: "demo-user" } } });
+  });
+
   it("refuses a second gateway on the same data directory, naming the holder", async () => {
     const second = await runGatewayToExit({ DATA_DIR: dataDir });
     expect(second.code).toBe(1);

@@ -80,6 +80,10 @@ export interface TestGatewayOptions {
   readonly sender?: OtpSender;
   /** Share a clock with another gateway (gateways sharing a database must agree on the time). */
   readonly clock?: TestClock;
+  /** GraphiQL, as `createApp` takes it (default off). */
+  readonly graphiql?: false | { readonly authorization: string | undefined };
+  /** Wraps the store, to make a dependency fail. */
+  readonly wrapStore?: (store: Store) => Store;
 }
 
 /** A sender that keeps every message, for tests that do not exercise a real channel. */
@@ -99,7 +103,7 @@ export async function createTestGateway(options: TestGatewayOptions = {}): Promi
   const dataDir = mkdtempSync(join(tmpdir(), "userinfo-key-"));
   const config = loadConfig({ DATA_DIR: dataDir, ...options.env });
   const prisma = createPrismaClient(database.url, 5);
-  const store = createPrismaStore(prisma);
+  const store = (options.wrapStore ?? ((s: Store) => s))(createPrismaStore(prisma));
   const clock = options.clock ?? testClock();
   const random = testRandom();
   const issuer = await loadDevIssuer(dataDir);
@@ -113,6 +117,7 @@ export async function createTestGateway(options: TestGatewayOptions = {}): Promi
     log: createLogger(process.env.TEST_LOG_LEVEL ?? "silent"),
     keys: localKeys(issuer.jwks),
     devJwks: issuer.jwks,
+    graphiql: options.graphiql ?? false,
   });
   return {
     app,

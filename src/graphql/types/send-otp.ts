@@ -1,0 +1,49 @@
+import { OTP_USAGES } from "../../domain/ports.js";
+import { builder } from "../builder.js";
+import { asResult, DeliveryFailedError, InvalidRequestError, MalformedAddressError, RateLimitExceededError } from "./errors.js";
+
+const OtpUsage = builder.enumType("OtpUsage", {
+  description: "What a code is for. `updateUserInfo` accepts UPDATE_USERINFO codes only.",
+  values: Object.fromEntries(OTP_USAGES.map((usage) => [usage.toUpperCase(), { value: usage }])) as Record<
+    Uppercase<(typeof OTP_USAGES)[number]>,
+    { value: (typeof OTP_USAGES)[number] }
+  >,
+});
+
+const SendOtpInput = builder.inputType("SendOtpInput", {
+  description: "Where to send a code: exactly one of phoneNumber and email.",
+  fields: (t) => ({
+    usage: t.field({
+      type: OtpUsage,
+      required: false,
+      defaultValue: "update_userinfo",
+      description: "With a user access token only UPDATE_USERINFO is allowed.",
+    }),
+    phoneNumber: t.string({ required: false }),
+    email: t.string({ required: false }),
+  }),
+});
+
+const SendOtpSuccess = builder.objectRef<{ otpToken: string }>("SendOtpSuccess").implement({
+  description: "The code is on its way; submit this token with it.",
+  fields: (t) => ({ otpToken: t.exposeString("otpToken") }),
+});
+
+builder.mutationField("sendOtp", (t) =>
+  t.field({
+    type: SendOtpSuccess,
+    description: "Sends a 6-digit code to a new phone number or email of the signed-in user (`POST /otp/send`, Bearer form).",
+    args: { input: t.arg({ type: SendOtpInput, required: true }) },
+    errors: {
+      union: { name: "SendOtpResult" },
+      types: [InvalidRequestError, MalformedAddressError, RateLimitExceededError, DeliveryFailedError],
+    },
+    resolve: async (_root, { input }, ctx) => {
+      const principal = await ctx.principal();
+      const body: Record<string, unknown> = { usage: input.usage ?? "update_userinfo" };
+      if (Object.hasOwn(input, "phoneNumber")) body.phone_number = input.phoneNumber;
+      if (Object.hasOwn(input, "email")) body.email = input.email;
+      return asResult(() => ctx.otp.sendOtp({ kind: "user", principal }, body, ctx.clientAddress));
+    },
+  }),
+);
