@@ -1,4 +1,5 @@
 import type { Channel, CustomAttributeDefinition, CustomValue, ProfileAttribute } from "./attributes.js";
+import type { AuditRecord } from "./audit.js";
 
 /** The source of the current time; injected so tests control it. */
 export interface Clock {
@@ -57,11 +58,15 @@ export interface UserRepository {
   /** @throws UniqueViolation when `sub` exists already or an address is taken. */
   create(user: NewUser): Promise<UserRecord>;
   /**
-   * Applies `changes` in one statement; with `createIfMissing` a missing profile is created first.
+   * Applies `changes` and records `audit` in one statement; with `createIfMissing` a missing profile is created.
    * @returns the profile after the write, or `null` when it does not exist and `createIfMissing` is false.
    * @throws UniqueViolation when the email or phone number belongs to another profile.
    */
-  write(sub: string, changes: UserChanges, options: { createIfMissing: boolean }): Promise<UserRecord | null>;
+  write(
+    sub: string,
+    changes: UserChanges,
+    options: { createIfMissing: boolean; audit: AuditRecord },
+  ): Promise<UserRecord | null>;
   /** The subject holding `email` (compared case-insensitively) or `phoneNumber`, if any. */
   holderOf(attribute: "email" | "phone_number", value: string): Promise<string | null>;
 }

@@ -4,6 +4,7 @@ import {
   type VerifiedAttribute,
   type VerifiedChange,
 } from "./attributes.js";
+import { auditRecordOf } from "./audit.js";
 import { claimsListFor, filterClaims, type Claims } from "./claims.js";
 import { DomainError } from "./errors.js";
 import { codeAccepts, hashOtpToken, tokenAccepts } from "./otp.js";
@@ -79,13 +80,14 @@ export function createUserInfoService({ store, clock, jitProvisioning, defaultCl
       ...(request.phoneNumber && { phoneNumber: request.phoneNumber.value }),
       updatedAt: now,
     };
+    const audit = auditRecordOf(changes, principal.clientId);
     const verified: VerifiedStep[] = [];
     if (request.phoneNumber) verified.push({ attribute: "phone_number", change: request.phoneNumber });
     if (request.email) verified.push({ attribute: "email", change: request.email });
 
     if (verified.length === 0) {
       if (isEmpty(changes)) return getUserInfo(principal);
-      const user = await store.users.write(principal.sub, changes, { createIfMissing: jitProvisioning });
+      const user = await store.users.write(principal.sub, changes, { createIfMissing: jitProvisioning, audit });
       if (user === null) throw new DomainError("user_not_found");
       return claimsOf(user);
     }
@@ -95,7 +97,7 @@ export function createUserInfoService({ store, clock, jitProvisioning, defaultCl
         const proof = await verifyOtps(tx, principal, verified, now);
         // Returned rather than thrown: the transaction commits, so that wrong codes are counted.
         if ("failure" in proof) return proof;
-        const user = await tx.users.write(principal.sub, changes, { createIfMissing: jitProvisioning });
+        const user = await tx.users.write(principal.sub, changes, { createIfMissing: jitProvisioning, audit });
         if (user === null) throw await missingUserError(tx, principal, verified);
         for (const challenge of proof.challenges) await tx.otps.consume(challenge.id, now);
         return { user };

@@ -92,7 +92,7 @@ function userRepository(db: Db): UserRepository {
         RETURNING *`;
       return fromRow(rows[0]!);
     },
-    async write(sub, changes, { createIfMissing }) {
+    async write(sub, changes, { createIfMissing, audit }) {
       const set = assignments(changes);
       const custom = Prisma.sql`(users.custom_attributes || ${JSON.stringify(changes.customSet)}::jsonb) - ${[...changes.customUnset]}::text[]`;
       const updates = Prisma.join(
@@ -104,20 +104,29 @@ function userRepository(db: Db): UserRepository {
         ],
         ", ",
       );
-      if (!createIfMissing) {
-        const rows = await db.$queryRaw<UserRow[]>`UPDATE users SET ${updates} WHERE sub = ${sub} RETURNING *`;
-        return rows[0] === undefined ? null : fromRow(rows[0]);
+      let write: Prisma.Sql;
+      if (createIfMissing) {
+        // Insert-or-update: the conflict branch applies the same assignments to the stored row.
+        const columns = set.length === 0 ? Prisma.empty : Prisma.join(set.map(([c]) => Prisma.raw(`"${c}"`)), ", ", ", ");
+        const values = set.length === 0 ? Prisma.empty : Prisma.join(set.map(([, value]) => value), ", ", ", ");
+        write = Prisma.sql`
+          INSERT INTO users (sub${columns}, custom_attributes, created_at, updated_at)
+          VALUES (${sub}${values}, ${JSON.stringify(changes.customSet)}::jsonb, ${changes.updatedAt}, ${changes.updatedAt})
+          ON CONFLICT (sub) DO UPDATE SET ${updates}
+          RETURNING *`;
+      } else {
+        write = Prisma.sql`UPDATE users SET ${updates} WHERE sub = ${sub} RETURNING *`;
       }
-      // Insert-or-update in one statement: the conflict branch applies the same assignments to the stored row.
-      const columns = set.length === 0 ? Prisma.empty : Prisma.join(set.map(([c]) => Prisma.raw(`"${c}"`)), ", ", ", ");
-      const values = set.length === 0 ? Prisma.empty : Prisma.join(set.map(([, value]) => value), ", ", ", ");
+      // The audit record is written by the same statement: no change without its record, no record without change.
       const rows = await db.$queryRaw<UserRow[]>`
-        INSERT INTO users (sub${columns}, custom_attributes, created_at, updated_at)
-        VALUES (${sub}${values}, ${JSON.stringify(changes.customSet)}::jsonb,
-                ${changes.updatedAt}, ${changes.updatedAt})
-        ON CONFLICT (sub) DO UPDATE SET ${updates}
-        RETURNING *`;
-      return fromRow(rows[0]!);
+        WITH written AS (${write}),
+        audited AS (
+          INSERT INTO audit_events (sub, client_id, attributes, changes, created_at)
+          SELECT sub, ${audit.clientId}, ${[...audit.attributes]}::text[], ${JSON.stringify(audit.changes)}::jsonb, ${changes.updatedAt}
+          FROM written
+        )
+        SELECT * FROM written`;
+      return rows[0] === undefined ? null : fromRow(rows[0]);
     },
     async holderOf(attribute, value) {
       const rows =

@@ -586,3 +586,43 @@ describe("routing", () => {
     expect(await userRow(sub)).toBeNull();
   });
 });
+
+describe("audit trail", () => {
+  it("records every change with the application, the attributes and masked addresses", async () => {
+    const sub = freshSub("audited");
+    const phone = await gw.otp("sms", "18812345678", { sub });
+    const email = await gw.otp("email", "audited.person@example.com", { sub });
+    await patch(sub, {
+      nickname: "N",
+      locale: null,
+      employee_id: "E0001",
+      phone_number: "18812345678",
+      phone_number_otp_token: phone.token,
+      phone_number_otp: phone.code,
+      email: "Audited.Person@example.com",
+      email_otp_token: email.token,
+      email_otp: email.code,
+    });
+    await patch(sub, { age: null });
+    const events = await gw.prisma.auditEvent.findMany({ where: { sub }, orderBy: { id: "asc" } });
+    expect(events).toHaveLength(2);
+    expect(events[0]).toMatchObject({
+      clientId: "web",
+      attributes: ["phone_number", "email", "nickname", "locale", "employee_id"],
+      changes: { phone_number: "188****5678", email: "A***@example.com", nickname: "N", locale: null, employee_id: "E0001" },
+    });
+    expect(events[0]!.createdAt.getTime()).toBe(gw.clock.now().getTime());
+    expect(events[1]).toMatchObject({ attributes: ["age"], changes: { age: null } });
+    const recorded = JSON.stringify(events.map((e) => e.changes));
+    expect(recorded).not.toContain("18812345678");
+    expect(recorded).not.toContain("Audited.Person");
+  });
+
+  it("records nothing for failed or empty requests", async () => {
+    const sub = freshSub("unaudited");
+    await patch(sub, {});
+    await expectError(sub, { nickname: "" }, "illegal_parameter_value");
+    await expectError(sub, { email: "x@example.com", email_otp_token: "nope", email_otp: "1" }, "bad_email_otp_token");
+    expect(await gw.prisma.auditEvent.count({ where: { sub } })).toBe(0);
+  });
+});
