@@ -1,3 +1,4 @@
+import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
 import { createYoga, type YogaServerInstance } from "graphql-yoga";
 import type { JSONWebKeySet, JWTVerifyGetKey } from "jose";
 import { createBearerVerifier } from "./auth/bearer.js";
@@ -8,6 +9,8 @@ import { renderGraphiQL } from "@graphql-yoga/render-graphiql";
 import type { GraphQLContext } from "./graphql/context.js";
 import { graphQLOptions } from "./graphql/server.js";
 import type { Logger } from "./logger.js";
+import { countedSender, type Metrics } from "./observability/metrics.js";
+import type { Readiness } from "./persistence/readiness.js";
 import type { OtpSender } from "./otp/delivery.js";
 import { createOtpIssuer, type OtpIssuer } from "./otp/issuer.js";
 import type { OtpRandom } from "./otp/secrets.js";
@@ -29,6 +32,10 @@ export interface AppDeps {
   readonly devJwks: JSONWebKeySet | undefined;
   /** GraphiQL on `GET /graphql` (development), with an `Authorization` header filled in when given. */
   readonly graphiql?: false | { readonly authorization: string | undefined };
+  /** Readiness for `/readyz`; absent: always ready. */
+  readonly readiness?: () => Promise<Readiness>;
+  /** Metrics: served at `/metrics`, and OTP deliveries counted. */
+  readonly metrics?: Metrics;
 }
 
 /** The composed gateway: a fetch handler serving REST and GraphQL, and the domain services behind it. */
@@ -40,8 +47,35 @@ export interface App {
   readonly issueOtp: OtpIssuer;
 }
 
+/**
+ * Limits on GraphQL documents, checked before execution. The deepest legitimate operation is 3 levels and uses no
+ * aliases; the limits leave room for fragments and tooling while refusing amplification.
+ */
+export const GRAPHQL_LIMITS = {
+  maxDepth: { n: 10 },
+  maxAliases: { n: 15 },
+  costLimit: { maxCost: 5000 },
+  maxTokens: { n: 2000 },
+  maxDirectives: { n: 20 },
+  blockFieldSuggestion: { enabled: true },
+} as const;
+
+/** CORS for the configured browser origins; none configured: no CORS headers at all. */
+function corsOptions(origins: readonly string[] | undefined) {
+  if (origins === undefined) return false;
+  return {
+    origin: origins.includes("*") ? "*" : [...origins],
+    methods: ["GET", "POST", "PATCH", "OPTIONS"],
+    allowedHeaders: ["authorization", "content-type", "x-request-id"],
+    exposedHeaders: ["www-authenticate", "retry-after", "x-request-id"],
+    maxAge: 600,
+  };
+}
+
 /** The composition root: wires the domain, its adapters and the two faces. */
-export function createApp({ config, store, clock, random, sender, log, keys, devJwks, graphiql = false }: AppDeps): App {
+export function createApp(deps: AppDeps): App {
+  const { config, store, clock, random, log, keys, devJwks, graphiql = false, readiness, metrics } = deps;
+  const sender = metrics === undefined ? deps.sender : countedSender(deps.sender, metrics);
   const verifyBearer = createBearerVerifier({
     keys,
     issuer: config.auth.issuer,
@@ -57,13 +91,23 @@ export function createApp({ config, store, clock, random, sender, log, keys, dev
   const issueOtp = createOtpIssuer({ otps: store.otps, clock, random });
   const otp = createOtpService({ store, clock, random, sender, limits: config.otp, log });
   const clientAddress = clientAddressResolver(config.trustProxy);
-  const routes = createRestRoutes({ userInfo, otp, clientAddress, verifyBearer, devJwks, log });
+  const routes = createRestRoutes({
+    userInfo,
+    otp,
+    clientAddress,
+    verifyBearer,
+    devJwks,
+    log,
+    ...(readiness && { readiness }),
+    ...(metrics && { metrics: metrics.registry }),
+  });
   const yoga = createYoga({
     ...graphQLOptions({ userInfo, otp, verifyBearer, clientAddress, log, graphiql }),
     renderGraphiQL,
     landingPage: false,
     logging: false,
-    plugins: [restPlugin(routes)],
+    cors: corsOptions(config.corsOrigins),
+    plugins: [EnvelopArmorPlugin(GRAPHQL_LIMITS), restPlugin(routes)],
   });
   return { yoga, userInfo, otp, issueOtp };
 }

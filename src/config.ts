@@ -51,6 +51,8 @@ const envSchema = z.object({
   OTP_IP_LIMIT: positiveInt(200),
   OTP_WINDOW_SECONDS: positiveInt(600),
   TRUST_PROXY: bool(false),
+  CORS_ORIGINS: list,
+  SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
   GRAPHIQL: z.enum(["true", "false", "1", "0", "yes", "no"]).optional(),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
 });
@@ -93,6 +95,10 @@ export interface Config {
   readonly trustProxy: boolean;
   /** GraphiQL on `GET /graphql`: on in development, off in production unless `GRAPHIQL=true`. */
   readonly graphiql: boolean;
+  /** Browser origins allowed by CORS (`*`: any); `undefined`: no CORS. */
+  readonly corsOrigins: readonly string[] | undefined;
+  /** How long a SIGTERM waits for in-flight requests. */
+  readonly shutdownTimeoutMs: number;
 }
 
 /** The `iss` of tokens minted by the development issuer when `AUTH_ISSUER` is not set. */
@@ -168,6 +174,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     logLevel: e.LOG_LEVEL,
     trustProxy: e.TRUST_PROXY,
+    corsOrigins: e.CORS_ORIGINS,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     graphiql: e.GRAPHIQL === undefined ? !production : ["true", "1", "yes"].includes(e.GRAPHIQL),
   });
 }

@@ -1,4 +1,5 @@
 import { pino, type DestinationStream, type Logger } from "pino";
+import { requestContext } from "./observability/request-context.js";
 
 export type { Logger };
 
@@ -11,6 +12,11 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
     {
       level,
       base: { service: "userinfo-bff" },
+      // Every line written while serving a request names it.
+      mixin: () => {
+        const context = requestContext.getStore();
+        return context === undefined ? {} : { requestId: context.requestId };
+      },
       redact: {
         paths: [
           "req.headers.authorization",

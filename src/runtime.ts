@@ -8,6 +8,9 @@ import type { Config } from "./config.js";
 import { STANDARD_CLAIMS } from "./domain/attributes.js";
 import type { Clock, Store } from "./domain/ports.js";
 import type { Logger } from "./logger.js";
+import { createMetrics, routeOf } from "./observability/metrics.js";
+import { requestContext, requestIdOf } from "./observability/request-context.js";
+import { databaseReadiness } from "./persistence/readiness.js";
 import { channelRouter, logSender, smtpSender, webhookSender, type OtpSender } from "./otp/delivery.js";
 import { cryptoRandom } from "./otp/secrets.js";
 import { openEmbeddedDatabase } from "./persistence/embedded.js";
@@ -82,6 +85,9 @@ export async function startGateway(config: Config, log: Logger): Promise<Running
           ? fileKeys(config.auth.jwksFile)
           : remoteKeys(config.auth.jwksUrl!);
     const delivery = otpDelivery(config, log);
+    const metrics = createMetrics();
+    const databaseReady = databaseReadiness(database.prisma);
+    let draining = false;
     const app = createApp({
       config,
       store: database.store,
@@ -92,12 +98,27 @@ export async function startGateway(config: Config, log: Logger): Promise<Running
       keys,
       devJwks: devIssuer?.jwks,
       graphiql: config.graphiql ? { authorization: await demoAuthorization(config, devIssuer) } : false,
+      metrics,
+      readiness: async () => (draining ? { ready: false, reason: "shutting down" } : databaseReady()),
     });
     const purge = () =>
       app.otp.purgeExpired().catch((error: unknown) => log.warn({ err: error }, "purging expired OTP data failed"));
     void purge();
     const purgeTimer = setInterval(purge, PURGE_INTERVAL_MS).unref();
-    const server = createServer(app.yoga);
+    const server = createServer((req, res) => {
+      const requestId = requestIdOf(req.headers["x-request-id"]);
+      const started = process.hrtime.bigint();
+      res.setHeader("x-request-id", requestId);
+      res.once("finish", () => {
+        const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+        const route = routeOf(req.url);
+        metrics.observeRequest(req.method ?? "", route, res.statusCode, seconds);
+        requestContext.run({ requestId }, () =>
+          log.info({ method: req.method, route, status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 }, "request"),
+        );
+      });
+      requestContext.run({ requestId }, () => void app.yoga(req, res));
+    });
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen(config.port, config.host, () => resolve());
@@ -110,8 +131,9 @@ export async function startGateway(config: Config, log: Logger): Promise<Running
       app,
       server,
       close: async () => {
+        draining = true;
         clearInterval(purgeTimer);
-        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await stopListening(server, config.shutdownTimeoutMs);
         delivery.close();
         await database.close();
       },
@@ -123,6 +145,18 @@ export async function startGateway(config: Config, log: Logger): Promise<Running
 }
 
 const PURGE_INTERVAL_MS = 10 * 60_000;
+
+/**
+ * Stops accepting connections and lets in-flight requests finish; idle keep-alive connections are closed at once,
+ * and whatever still runs after `timeoutMs` is cut.
+ */
+async function stopListening(server: Server, timeoutMs: number): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const timer = setTimeout(() => server.closeAllConnections(), timeoutMs).unref();
+  await closed;
+  clearTimeout(timer);
+}
 
 /** With the development issuer, GraphiQL opens with a day-long token of the user `demo-user` filled in. */
 async function demoAuthorization(config: Config, devIssuer: DevIssuer | undefined): Promise<string | undefined> {

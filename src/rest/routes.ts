@@ -4,7 +4,9 @@ import { bearerTokenOf, type BearerVerifier } from "../auth/bearer.js";
 import { DomainError } from "../domain/errors.js";
 import type { UserInfoService } from "../domain/service.js";
 import type { OtpService } from "../otp/service.js";
+import type { Registry } from "prom-client";
 import type { Logger } from "../logger.js";
+import type { Readiness } from "../persistence/readiness.js";
 import { PayloadTooLargeError, readJsonBody } from "./body.js";
 import { errorResponse, ok, responseForError } from "./responses.js";
 
@@ -18,6 +20,10 @@ export interface RestDeps {
   /** The development issuer's public keys, served at `/.well-known/jwks.json` when it is active. */
   readonly devJwks: JSONWebKeySet | undefined;
   readonly log: Logger;
+  /** Readiness for `/readyz`; absent: always ready. */
+  readonly readiness?: () => Promise<Readiness>;
+  /** The Prometheus registry served at `/metrics`; absent: no `/metrics`. */
+  readonly metrics?: Registry;
 }
 
 type Handler = (request: Request, serverContext: unknown) => Promise<Response>;
@@ -48,7 +54,8 @@ const methodNotAllowed = (allow: string) =>
   errorResponse(405, "invalid_request", `Method not allowed; use ${allow}.`, { allow });
 
 /** The Tencent-compatible REST routes: thin adapters that parse, call the domain, and map the result. */
-export function createRestRoutes({ userInfo, otp, clientAddress, verifyBearer, devJwks, log }: RestDeps): Map<string, Handler> {
+export function createRestRoutes(deps: RestDeps): Map<string, Handler> {
+  const { userInfo, otp, clientAddress, verifyBearer, devJwks, log, readiness, metrics } = deps;
   const routes = new Map<string, Handler>();
 
   routes.set("/userinfo", async (request) => {
@@ -71,6 +78,22 @@ export function createRestRoutes({ userInfo, otp, clientAddress, verifyBearer, d
     const { otpToken } = await otp.sendOtp(requester, body, clientAddress(request, serverContext));
     return ok({ otp_token: otpToken }, { "cache-control": "no-store" });
   });
+
+  routes.set("/healthz", async () => ok({ status: "ok" }, { "cache-control": "no-store" }));
+
+  routes.set("/readyz", async () => {
+    const state = (await readiness?.()) ?? { ready: true };
+    const headers = { "content-type": "application/json", "cache-control": "no-store" };
+    return state.ready
+      ? ok({ status: "ready" }, { "cache-control": "no-store" })
+      : new Response(JSON.stringify({ status: "not_ready", reason: state.reason }), { status: 503, statusText: "Service Unavailable", headers });
+  });
+
+  if (metrics !== undefined) {
+    routes.set("/metrics", async () =>
+      new Response(await metrics.metrics(), { status: 200, statusText: "OK", headers: { "content-type": metrics.contentType } }),
+    );
+  }
 
   if (devJwks !== undefined) {
     routes.set("/.well-known/jwks.json", async (request) =>

@@ -1,0 +1,68 @@
+import { Counter, Histogram, collectDefaultMetrics, Registry } from "prom-client";
+import type { OtpSender } from "../otp/delivery.js";
+
+/** The gateway's Prometheus metrics, in a registry of its own. */
+export interface Metrics {
+  readonly registry: Registry;
+  /** Records one HTTP exchange. */
+  observeRequest(method: string, route: string, status: number, seconds: number): void;
+  readonly otpSends: Counter<"channel">;
+  readonly otpFailures: Counter<"channel">;
+}
+
+/** Creates the metrics, with Node's process metrics (CPU, memory, event loop lag, ...). */
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const requests = new Counter({
+    name: "http_requests_total",
+    help: "HTTP requests by method, route and status.",
+    labelNames: ["method", "route", "status"],
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: "http_request_duration_seconds",
+    help: "HTTP request latency by method, route and status.",
+    labelNames: ["method", "route", "status"],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  return {
+    registry,
+    observeRequest(method, route, status, seconds) {
+      const labels = { method, route, status: String(status) };
+      requests.inc(labels);
+      duration.observe(labels, seconds);
+    },
+    otpSends: new Counter({ name: "otp_sends_total", help: "OTP codes delivered, by channel.", labelNames: ["channel"], registers: [registry] }),
+    otpFailures: new Counter({
+      name: "otp_send_failures_total",
+      help: "OTP deliveries that failed, by channel.",
+      labelNames: ["channel"],
+      registers: [registry],
+    }),
+  };
+}
+
+/** Counts deliveries and their failures by channel. */
+export function countedSender(sender: OtpSender, metrics: Metrics): OtpSender {
+  return {
+    async send(message) {
+      try {
+        await sender.send(message);
+        metrics.otpSends.inc({ channel: message.channel });
+      } catch (error) {
+        metrics.otpFailures.inc({ channel: message.channel });
+        throw error;
+      }
+    },
+  };
+}
+
+const ROUTES = new Set(["/userinfo", "/otp/send", "/graphql", "/healthz", "/readyz", "/metrics", "/.well-known/jwks.json"]);
+
+/** The route label of a request path: a known route, or `other` (so that labels stay few). */
+export function routeOf(url: string | undefined): string {
+  const path = (url ?? "/").split("?")[0] ?? "/";
+  return ROUTES.has(path) ? path : "other";
+}
