@@ -49,7 +49,8 @@ export interface App {
 
 /**
  * Limits on GraphQL documents, checked before execution. The deepest legitimate operation is 3 levels and uses no
- * aliases; the limits leave room for fragments and tooling while refusing amplification.
+ * aliases; the limits leave room for fragments and tooling while refusing amplification. (Introspection is not
+ * depth-limited, so that GraphiQL can load the schema.)
  */
 export const GRAPHQL_LIMITS = {
   maxDepth: { n: 10 },
