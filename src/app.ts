@@ -5,11 +5,11 @@ import { createBearerVerifier } from "./auth/bearer.js";
 import type { Config } from "./config.js";
 import type { Clock, Store } from "./domain/ports.js";
 import { createUserInfoService, type UserInfoService } from "./domain/service.js";
-import { renderGraphiQL } from "@graphql-yoga/render-graphiql";
 import type { GraphQLContext } from "./graphql/context.js";
-import { graphQLOptions } from "./graphql/server.js";
+import { graphQLOptions, type GraphiQLSetup } from "./graphql/server.js";
 import type { Logger } from "./logger.js";
 import { countedSender, type Metrics } from "./observability/metrics.js";
+import { withLookupCache } from "./persistence/lookup-cache.js";
 import type { Readiness } from "./persistence/readiness.js";
 import type { OtpSender } from "./otp/delivery.js";
 import { createOtpIssuer, type OtpIssuer } from "./otp/issuer.js";
@@ -30,8 +30,8 @@ export interface AppDeps {
   readonly keys: JWTVerifyGetKey;
   /** The development issuer's public keys, when it is the issuer. */
   readonly devJwks: JSONWebKeySet | undefined;
-  /** GraphiQL on `GET /graphql` (development), with an `Authorization` header filled in when given. */
-  readonly graphiql?: false | { readonly authorization: string | undefined };
+  /** GraphiQL on `GET /graphql` (development): its renderer, and an `Authorization` header to fill in. */
+  readonly graphiql?: false | GraphiQLSetup;
   /** Readiness for `/readyz`; absent: always ready. */
   readonly readiness?: () => Promise<Readiness>;
   /** Metrics: served at `/metrics`, and OTP deliveries counted. */
@@ -75,13 +75,15 @@ function corsOptions(origins: readonly string[] | undefined) {
 
 /** The composition root: wires the domain, its adapters and the two faces. */
 export function createApp(deps: AppDeps): App {
-  const { config, store, clock, random, log, keys, devJwks, graphiql = false, readiness, metrics } = deps;
+  const { config, clock, random, log, keys, devJwks, graphiql = false, readiness, metrics } = deps;
+  const store = withLookupCache(deps.store, clock, config.lookupCacheTtlMs);
   const sender = metrics === undefined ? deps.sender : countedSender(deps.sender, metrics);
   const verifyBearer = createBearerVerifier({
     keys,
     issuer: config.auth.issuer,
     audience: config.auth.audience,
     clock,
+    cacheSize: config.tokenCacheSize,
   });
   const userInfo = createUserInfoService({
     store,
@@ -104,7 +106,7 @@ export function createApp(deps: AppDeps): App {
   });
   const yoga = createYoga({
     ...graphQLOptions({ userInfo, otp, verifyBearer, clientAddress, log, graphiql }),
-    renderGraphiQL,
+    ...(graphiql !== false && { renderGraphiQL: graphiql.render }),
     landingPage: false,
     logging: false,
     cors: corsOptions(config.corsOrigins),

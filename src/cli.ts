@@ -15,7 +15,6 @@ import { DataDirLockedError, readLockHolder } from "./persistence/data-dir-lock.
 import { migrate } from "./persistence/migrations.js";
 import { createPrismaClient } from "./persistence/prisma.js";
 import { createPrismaStore } from "./persistence/store.js";
-import { openEmbeddedDatabase } from "./persistence/embedded.js";
 import { systemClock } from "./runtime.js";
 
 const USAGE = `usage: npm run cli -- <command>
@@ -41,6 +40,7 @@ async function withDatabaseUrl<T>(config: Config, work: (url: string) => Promise
   if (config.databaseUrl !== undefined) return work(config.databaseUrl);
   const holder = readLockHolder(config.dataDir);
   if (holder?.databaseUrl !== undefined) return work(holder.databaseUrl);
+  const { openEmbeddedDatabase } = await import("./persistence/embedded.js");
   const embedded = await openEmbeddedDatabase(config.dataDir, 2);
   try {
     return await work(embedded.url);

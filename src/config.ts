@@ -51,6 +51,8 @@ const envSchema = z.object({
   OTP_IP_LIMIT: positiveInt(200),
   OTP_WINDOW_SECONDS: positiveInt(600),
   TRUST_PROXY: bool(false),
+  TOKEN_CACHE_SIZE: z.coerce.number().int().min(0).default(10_000),
+  LOOKUP_CACHE_TTL_MS: z.coerce.number().int().min(0).default(5_000),
   CORS_ORIGINS: list,
   SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
   GRAPHIQL: z.enum(["true", "false", "1", "0", "yes", "no"]).optional(),
@@ -99,6 +101,10 @@ export interface Config {
   readonly corsOrigins: readonly string[] | undefined;
   /** How long a SIGTERM waits for in-flight requests. */
   readonly shutdownTimeoutMs: number;
+  /** Verified access tokens remembered until they expire (0: none). */
+  readonly tokenCacheSize: number;
+  /** How long applications and custom attribute definitions are kept in memory (0: not at all). */
+  readonly lookupCacheTtlMs: number;
 }
 
 /** The `iss` of tokens minted by the development issuer when `AUTH_ISSUER` is not set. */
@@ -176,6 +182,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     trustProxy: e.TRUST_PROXY,
     corsOrigins: e.CORS_ORIGINS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    tokenCacheSize: e.TOKEN_CACHE_SIZE,
+    lookupCacheTtlMs: e.LOOKUP_CACHE_TTL_MS,
     graphiql: e.GRAPHIQL === undefined ? !production : ["true", "1", "yes"].includes(e.GRAPHIQL),
   });
 }

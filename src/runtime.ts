@@ -13,7 +13,6 @@ import { requestContext, requestIdOf } from "./observability/request-context.js"
 import { databaseReadiness } from "./persistence/readiness.js";
 import { channelRouter, logSender, smtpSender, webhookSender, type OtpSender } from "./otp/delivery.js";
 import { cryptoRandom } from "./otp/secrets.js";
-import { openEmbeddedDatabase } from "./persistence/embedded.js";
 import { migrate } from "./persistence/migrations.js";
 import { createPrismaClient, type PrismaClient } from "./persistence/prisma.js";
 import { createPrismaStore } from "./persistence/store.js";
@@ -38,8 +37,11 @@ export interface OpenDatabase {
  * pending migrations.
  */
 export async function openDatabase(config: Config, log: Logger): Promise<OpenDatabase> {
+  // PGlite is loaded only for the embedded database.
   const embedded =
-    config.databaseUrl === undefined ? await openEmbeddedDatabase(config.dataDir, config.databasePoolSize) : undefined;
+    config.databaseUrl === undefined
+      ? await (await import("./persistence/embedded.js")).openEmbeddedDatabase(config.dataDir, config.databasePoolSize)
+      : undefined;
   const url = embedded?.url ?? config.databaseUrl!;
   try {
     const applied = await migrate(url);
@@ -97,7 +99,13 @@ export async function startGateway(config: Config, log: Logger): Promise<Running
       log,
       keys,
       devJwks: devIssuer?.jwks,
-      graphiql: config.graphiql ? { authorization: await demoAuthorization(config, devIssuer) } : false,
+      graphiql: config.graphiql
+        ? {
+            // Loaded only when enabled: the bundled GraphiQL weighs ~45 MB in memory.
+            render: (await import("@graphql-yoga/render-graphiql")).renderGraphiQL,
+            authorization: await demoAuthorization(config, devIssuer),
+          }
+        : false,
       metrics,
       readiness: async () => (draining ? { ready: false, reason: "shutting down" } : databaseReady()),
     });

@@ -12,6 +12,7 @@ import type { Clock } from "../domain/ports.js";
 import type { Principal } from "../domain/service.js";
 import { UnavailableError } from "../domain/errors.js";
 import { AuthError, bearerErrors } from "./errors.js";
+import { createTokenCache } from "./token-cache.js";
 
 /** Verifies `Authorization` headers and yields the principal. */
 export type BearerVerifier = (authorization: string | null) => Promise<Principal>;
@@ -34,7 +35,10 @@ export function remoteKeys(url: string, { cooldownMs = 30_000 } = {}): JWTVerify
   return createRemoteJWKSet(new URL(url), { cooldownDuration: cooldownMs, cacheMaxAge: 600_000, timeoutDuration: 5_000 });
 }
 
-/** Keys from a JWKS file, read again when a token names an unknown key and the file changed. */
+/**
+ * Keys from a JWKS file, read once; when a token names an unknown key and the file changed since, it is read again
+ * (so that rotating keys needs no restart, and known keys cost no file system call).
+ */
 export function fileKeys(path: string): JWTVerifyGetKey {
   let current: { mtimeMs: number; keys: JWTVerifyGetKey } | undefined;
   const load = async () => {
@@ -46,14 +50,14 @@ export function fileKeys(path: string): JWTVerifyGetKey {
     return current.keys;
   };
   return async (header, token) => {
+    const keys = current?.keys ?? (await load());
     try {
-      return await (await load())(header, token);
+      return await keys(header, token);
     } catch (error) {
       if (!(error instanceof errors.JWKSNoMatchingKey)) throw error;
-      const before = current;
-      const keys = await load();
-      if (keys === before?.keys) throw error;
-      return keys(header, token);
+      const reloaded = await load();
+      if (reloaded === keys) throw error;
+      return reloaded(header, token);
     }
   };
 }
@@ -67,6 +71,8 @@ export interface BearerVerifierOptions {
   readonly issuer: string;
   readonly audience: string | undefined;
   readonly clock: Clock;
+  /** How many verified tokens to remember (0: none). */
+  readonly cacheSize?: number;
 }
 
 function scopesOf(payload: JWTPayload): string[] {
@@ -94,17 +100,21 @@ function describe(error: unknown): AuthError {
 }
 
 /** Creates the verifier of SPEC 1.4: signature, issuer, audience, lifetime, then the `openid` scope. */
-export function createBearerVerifier({ keys, issuer, audience, clock }: BearerVerifierOptions): BearerVerifier {
+export function createBearerVerifier({ keys, issuer, audience, clock, cacheSize = 0 }: BearerVerifierOptions): BearerVerifier {
+  const cache = createTokenCache(cacheSize);
   return async (authorization) => {
     const token = bearerTokenOf(authorization);
     if (token === undefined) throw bearerErrors.missing();
+    const now = clock.now();
+    const known = cache.get(token, now.getTime());
+    if (known !== undefined) return known;
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, keys, {
         issuer,
         ...(audience === undefined ? {} : { audience }),
         algorithms: ALGORITHMS,
-        currentDate: clock.now(),
+        currentDate: now,
         clockTolerance: 5,
       }));
     } catch (error) {
@@ -118,6 +128,8 @@ export function createBearerVerifier({ keys, issuer, audience, clock }: BearerVe
     }
     if (!scopesOf(payload).includes("openid")) throw bearerErrors.insufficientScope();
     const clientId = typeof payload.client_id === "string" ? payload.client_id : payload.azp;
-    return { sub: payload.sub, clientId: typeof clientId === "string" ? clientId : null };
+    const principal = { sub: payload.sub, clientId: typeof clientId === "string" ? clientId : null };
+    cache.set(token, principal, now.getTime(), payload.exp, payload.nbf);
+    return principal;
   };
 }

@@ -1,4 +1,4 @@
-import { createGraphQLError, maskError, type YogaServerOptions } from "graphql-yoga";
+import { createGraphQLError, maskError, type GraphiQLOptions as YogaGraphiQLOptions, type YogaServerOptions } from "graphql-yoga";
 import type { BearerVerifier } from "../auth/bearer.js";
 import { AuthError } from "../auth/errors.js";
 import { UnavailableError } from "../domain/errors.js";
@@ -15,8 +15,14 @@ export interface GraphQLDeps {
   readonly verifyBearer: BearerVerifier;
   readonly clientAddress: (request: Request, serverContext: unknown) => string | undefined;
   readonly log: Logger;
-  /** GraphiQL on `GET /graphql`, with this `Authorization` header filled in when given; `false`: off. */
-  readonly graphiql: false | { readonly authorization: string | undefined };
+  /** GraphiQL on `GET /graphql`; `false`: off. */
+  readonly graphiql: false | GraphiQLSetup;
+}
+
+/** GraphiQL for developers: a page renderer (bundled, no CDN) and an `Authorization` header to fill in. */
+export interface GraphiQLSetup {
+  readonly render: (options?: YogaGraphiQLOptions) => string;
+  readonly authorization: string | undefined;
 }
 
 /** An authentication failure as a top-level GraphQL error with the REST status and challenge. */

@@ -1,5 +1,5 @@
 import { createHmac } from "node:crypto";
-import nodemailer from "nodemailer";
+import type { Transporter } from "nodemailer";
 import type { Channel } from "../domain/attributes.js";
 import { OTP_CODE_TTL_SECONDS } from "../domain/otp.js";
 import type { Logger } from "../logger.js";
@@ -65,17 +65,21 @@ export function webhookSender({ url, secret, timeoutMs }: { url: string; secret:
   };
 }
 
-/** Email delivery over SMTP (nodemailer). */
+/** Email delivery over SMTP (nodemailer, loaded on first use: most deployments never need it). */
 export function smtpSender({ url, from, timeoutMs }: { url: string; from: string; timeoutMs: number }): OtpSender & { close(): void } {
-  const transport = nodemailer.createTransport(url, {
-    connectionTimeout: timeoutMs,
-    greetingTimeout: timeoutMs,
-    socketTimeout: timeoutMs,
-  } as object);
+  let transport: Promise<Transporter> | undefined;
+  const connect = async () => {
+    const { default: nodemailer } = await import("nodemailer");
+    return nodemailer.createTransport(url, {
+      connectionTimeout: timeoutMs,
+      greetingTimeout: timeoutMs,
+      socketTimeout: timeoutMs,
+    } as object);
+  };
   return {
     async send({ to, code }) {
       try {
-        await transport.sendMail({
+        await (await (transport ??= connect())).sendMail({
           from,
           to,
           subject: `Your verification code is ${code}`,
@@ -85,7 +89,7 @@ export function smtpSender({ url, from, timeoutMs }: { url: string; from: string
         throw new DeliveryError(`SMTP delivery failed: ${(error as Error).message}`, { cause: error });
       }
     },
-    close: () => transport.close(),
+    close: () => void transport?.then((t) => t.close(), () => undefined),
   };
 }
 

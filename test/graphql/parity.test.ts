@@ -1,3 +1,4 @@
+import { renderGraphiQL } from "@graphql-yoga/render-graphiql";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { UnavailableError } from "../../src/domain/errors.js";
 import type { Store } from "../../src/domain/ports.js";
@@ -321,7 +322,7 @@ describe("unexpected failures", () => {
 
 describe("GraphiQL", () => {
   it("opens on GET /graphql in development with the demo authorization filled in", async () => {
-    const dev = await createTestGateway({ database: gw.database, graphiql: { authorization: "Bearer demo.token.value" } });
+    const dev = await createTestGateway({ database: gw.database, graphiql: { render: renderGraphiQL, authorization: "Bearer demo.token.value" } });
     try {
       const response = await dev.fetch("/graphql", { headers: { accept: "text/html" } });
       expect(response.status).toBe(200);

@@ -8,6 +8,7 @@ import { loadConfig, type Config } from "../../src/config.js";
 import type { Channel } from "../../src/domain/attributes.js";
 import type { Clock, Store } from "../../src/domain/ports.js";
 import { createLogger } from "../../src/logger.js";
+import type { GraphiQLSetup } from "../../src/graphql/server.js";
 import type { OtpMessage, OtpSender } from "../../src/otp/delivery.js";
 import type { OtpRandom } from "../../src/otp/secrets.js";
 import { migrate } from "../../src/persistence/migrations.js";
@@ -81,7 +82,7 @@ export interface TestGatewayOptions {
   /** Share a clock with another gateway (gateways sharing a database must agree on the time). */
   readonly clock?: TestClock;
   /** GraphiQL, as `createApp` takes it (default off). */
-  readonly graphiql?: false | { readonly authorization: string | undefined };
+  readonly graphiql?: false | GraphiQLSetup;
   /** Wraps the store, to make a dependency fail. */
   readonly wrapStore?: (store: Store) => Store;
 }
@@ -101,7 +102,8 @@ export async function createTestGateway(options: TestGatewayOptions = {}): Promi
   const database = options.database ?? (await createTestDatabase());
   await migrate(database.url);
   const dataDir = mkdtempSync(join(tmpdir(), "userinfo-key-"));
-  const config = loadConfig({ DATA_DIR: dataDir, ...options.env });
+  // Tests change applications and attribute definitions between requests, through other store objects too.
+  const config = loadConfig({ DATA_DIR: dataDir, LOOKUP_CACHE_TTL_MS: "0", ...options.env });
   const prisma = createPrismaClient(database.url, 5);
   const store = (options.wrapStore ?? ((s: Store) => s))(createPrismaStore(prisma));
   const clock = options.clock ?? testClock();
