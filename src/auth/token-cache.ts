@@ -24,9 +24,9 @@ export function createTokenCache(maxEntries: number, maxAgeMs = 300_000) {
       const entry = entries.get(key);
       if (entry === undefined) return undefined;
       entries.delete(key);
-      if (now < entry.from || now >= entry.until) return undefined;
+      if (now >= entry.until) return undefined;
       entries.set(key, entry);
-      return entry.principal;
+      return now < entry.from ? undefined : entry.principal;
     },
     /** Remembers a verified token, valid from `nbf` to `exp` (seconds since the epoch). */
     set(token: string, principal: Principal, now: number, exp: number | undefined, nbf: number | undefined): void {
