@@ -167,7 +167,7 @@ async function main() {
       databaseSettings = `embedded PGlite in DATA_DIR, served on loopback, pool ${POOL_SIZE} per server`;
     }
 
-    const gateway = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], { cwd: ROOT, env, stdio: ["ignore", "inherit", "inherit"] });
+    const gateway = spawn(process.execPath, ["dist/main.js"], { cwd: ROOT, env, stdio: ["ignore", "inherit", "inherit"] });
     children.push(gateway);
     const base = `http://127.0.0.1:${port}`;
     await waitHealthy(`${base}/readyz`, gateway);

@@ -5,6 +5,8 @@ import { promisify } from "node:util";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const TSX = ["--import", "tsx"];
+/** The built gateway (`npm run build`, run by `pretest`): what `npm start` runs. */
+const MAIN = resolve(ROOT, "dist/main.js");
 
 /** A gateway started as `npm start` would: its own process, configured by the environment. */
 export interface GatewayProcess {
@@ -26,7 +28,7 @@ export function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
 
 /** Starts `src/main.ts` and waits until it listens (or exits). */
 export async function startGatewayProcess(env: Record<string, string>): Promise<GatewayProcess> {
-  const child = spawn(process.execPath, [...TSX, resolve(ROOT, "src/main.ts")], {
+  const child = spawn(process.execPath, ["--enable-source-maps", MAIN], {
     cwd: ROOT,
     env: childEnv({ PORT: "0", ...env }),
     stdio: ["ignore", "pipe", "pipe"],
@@ -56,7 +58,7 @@ export async function startGatewayProcess(env: Record<string, string>): Promise<
 
 /** Runs `src/main.ts` expecting it to exit; returns its exit code and output. */
 export async function runGatewayToExit(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, [...TSX, resolve(ROOT, "src/main.ts")], {
+  const child = spawn(process.execPath, ["--enable-source-maps", MAIN], {
     cwd: ROOT,
     env: childEnv({ PORT: "0", ...env }),
     stdio: ["ignore", "pipe", "pipe"],
