@@ -1,3 +1,4 @@
+import { useGraphQlJit } from "@envelop/graphql-jit";
 import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
 import { createYoga, type YogaServerInstance } from "graphql-yoga";
 import type { JSONWebKeySet, JWTVerifyGetKey } from "jose";
@@ -109,8 +110,11 @@ export function createApp(deps: AppDeps): App {
     ...(graphiql !== false && { renderGraphiQL: graphiql.render }),
     landingPage: false,
     logging: false,
+    // The HTTP handler (src/http-server.ts) reads bodies up to 64 KiB before yoga sees them; yoga's own limit would
+    // pipe every body through a counting stream again.
+    maxRequestBodySize: false,
     cors: corsOptions(config.corsOrigins),
-    plugins: [EnvelopArmorPlugin(GRAPHQL_LIMITS), restPlugin(routes)],
+    plugins: [EnvelopArmorPlugin(GRAPHQL_LIMITS), useGraphQlJit(), restPlugin(routes)],
   });
   return { yoga, userInfo, otp, issueOtp };
 }

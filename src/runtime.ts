@@ -8,8 +8,8 @@ import type { Config } from "./config.js";
 import { STANDARD_CLAIMS } from "./domain/attributes.js";
 import type { Clock, Store } from "./domain/ports.js";
 import type { Logger } from "./logger.js";
-import { createMetrics, routeOf } from "./observability/metrics.js";
-import { requestContext, requestIdOf } from "./observability/request-context.js";
+import { createHttpHandler } from "./http-server.js";
+import { createMetrics } from "./observability/metrics.js";
 import { databaseReadiness } from "./persistence/readiness.js";
 import { channelRouter, logSender, smtpSender, webhookSender, type OtpSender } from "./otp/delivery.js";
 import { cryptoRandom } from "./otp/secrets.js";
@@ -113,20 +113,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Running
       app.otp.purgeExpired().catch((error: unknown) => log.warn({ err: error }, "purging expired OTP data failed"));
     void purge();
     const purgeTimer = setInterval(purge, PURGE_INTERVAL_MS).unref();
-    const server = createServer((req, res) => {
-      const requestId = requestIdOf(req.headers["x-request-id"]);
-      const started = process.hrtime.bigint();
-      res.setHeader("x-request-id", requestId);
-      res.once("finish", () => {
-        const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-        const route = routeOf(req.url);
-        metrics.observeRequest(req.method ?? "", route, res.statusCode, seconds);
-        requestContext.run({ requestId }, () =>
-          log.info({ method: req.method, route, status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 }, "request"),
-        );
-      });
-      requestContext.run({ requestId }, () => void app.yoga(req, res));
-    });
+    const server = createServer(createHttpHandler(app, metrics, log));
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen(config.port, config.host, () => resolve());

@@ -86,6 +86,29 @@ describe("npm start on the embedded database", () => {
     expect(await response.json()).toEqual({ data: { userInfo: { sub: "demo-user" } } });
   });
 
+  it("reads bodies at the HTTP layer: empty, too large, and GraphQL alike", async () => {
+    const token = (await cli(["token", "alice"], env)).stdout.trim();
+    const patch = (body: string) =>
+      fetch(`${gateway.url}/userinfo`, {
+        method: "PATCH",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body,
+      });
+    const empty = await patch("");
+    expect(empty.status).toBe(400);
+    expect(await empty.json()).toEqual({ error: "invalid_request", error_description: "The request body is empty." });
+    const large = await patch(JSON.stringify({ nickname: "x".repeat(70_000) }));
+    expect(large.status).toBe(413);
+    expect(await large.json()).toEqual({ error: "invalid_request", error_description: "The request body is too large." });
+    const graphql = await fetch(`${gateway.url}/graphql`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ query: 'mutation { updateUserInfo(input: { nickname: "Ali" }) { ... on UserInfo { nickname } } }' }),
+    });
+    expect(await graphql.json()).toEqual({ data: { updateUserInfo: { nickname: "Ali" } } });
+    expect(graphql.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
   it("refuses a second gateway on the same data directory, naming the holder", async () => {
     const second = await runGatewayToExit({ DATA_DIR: dataDir });
     expect(second.code).toBe(1);
