@@ -87,7 +87,7 @@ describe("npm start on the embedded database", () => {
   });
 
   it("reads bodies at the HTTP layer: empty, too large, and GraphQL alike", async () => {
-    const token = (await cli(["token", "alice"], env)).stdout.trim();
+    const token = (await cli(["token", "erin"], env)).stdout.trim();
     const patch = (body: string) =>
       fetch(`${gateway.url}/userinfo`, {
         method: "PATCH",
