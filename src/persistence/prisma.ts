@@ -1,18 +1,32 @@
 import { PrismaPg } from "@prisma/adapter-pg";
+import pg from "pg";
 import { PrismaClient } from "../generated/prisma/client.js";
 import { UnavailableError } from "../domain/errors.js";
 import { UniqueViolation } from "../domain/ports.js";
 
 export { PrismaClient };
 
-/** A Prisma client on the PostgreSQL (or embedded) database at `url`, through the official pg adapter. */
+const pools = new WeakMap<PrismaClient, pg.Pool>();
+
+/**
+ * A Prisma client on the PostgreSQL (or embedded) database at `url`, through the official pg adapter over a pool
+ * this module owns (ended with the client), so that the hottest statements can use the same pool directly.
+ */
 export function createPrismaClient(url: string, poolSize: number): PrismaClient {
-  const adapter = new PrismaPg({ connectionString: url, max: poolSize, connectionTimeoutMillis: 5_000 });
-  return new PrismaClient({
-    adapter,
+  const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 5_000 });
+  // An idle connection that dies (database restart, pg_terminate_backend) is dropped by the pool; without a
+  // listener its 'error' event would end the process.
+  pool.on("error", () => undefined);
+  const prisma = new PrismaClient({
+    adapter: new PrismaPg(pool, { disposeExternalPool: true }),
     transactionOptions: { maxWait: 10_000, timeout: 10_000 },
   });
+  pools.set(prisma, pool);
+  return prisma;
 }
+
+/** The pg pool under a client made by {@link createPrismaClient}. */
+export const poolOf = (prisma: PrismaClient): pg.Pool | undefined => pools.get(prisma);
 
 const UNIQUE_INDEXES: Record<string, "email" | "phone_number"> = {
   users_email_lower_key: "email",
@@ -35,6 +49,8 @@ const UNAVAILABLE_SQLSTATE = /^(08|53|57P)/;
 
 interface PrismaLikeError {
   code?: string;
+  /** Set on errors straight from pg: the violated constraint. */
+  constraint?: string;
   name?: string;
   meta?: { driverAdapterError?: { cause?: { kind?: string; originalCode?: string; constraint?: { index?: string } } } };
   cause?: unknown;
@@ -48,15 +64,16 @@ export function translateDatabaseError(error: unknown): unknown {
   if (typeof error !== "object" || error === null) return error;
   const e = error as PrismaLikeError;
   const cause = e.meta?.driverAdapterError?.cause;
-  if (cause?.kind === "UniqueConstraintViolation") {
-    const attribute = UNIQUE_INDEXES[cause.constraint?.index ?? ""];
-    if (attribute !== undefined) return new UniqueViolation(attribute);
-  }
+  const violated =
+    cause?.kind === "UniqueConstraintViolation" ? cause.constraint?.index : e.code === "23505" ? e.constraint : undefined;
+  const attribute = UNIQUE_INDEXES[violated ?? ""];
+  if (attribute !== undefined) return new UniqueViolation(attribute);
   const unavailable =
     e.name === "PrismaClientInitializationError" ||
     (e.code !== undefined && UNAVAILABLE_CODES.has(e.code)) ||
     (cause?.kind !== undefined && UNAVAILABLE_KINDS.has(cause.kind)) ||
     (cause?.originalCode !== undefined && UNAVAILABLE_SQLSTATE.test(cause.originalCode)) ||
+    (e.name === "error" && e.code !== undefined && UNAVAILABLE_SQLSTATE.test(e.code)) ||
     isConnectionError(error);
   return unavailable ? new UnavailableError("the database is unavailable", { cause: error }) : error;
 }
