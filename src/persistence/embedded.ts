@@ -12,15 +12,15 @@ export interface EmbeddedDatabase {
 /**
  * Opens the embedded database in `dataDir/pgdata` and serves it on 127.0.0.1 (a free port), holding the data
  * directory's lock for as long as it is open.
- * @param maxClients how many connections will be opened: the server must accept more than the pool holds, or the
- *   first failing query breaks the pool.
+ * @param maxClients the gateway's pool size. The server accepts 32 connections more: a refused connection breaks the
+ *   pool's next query, and the CLI (and tools) connect through the same server while the gateway runs.
  */
 export async function openEmbeddedDatabase(dataDir: string, maxClients: number): Promise<EmbeddedDatabase> {
   const lock = lockDataDir(dataDir);
   let db: PGlite | undefined;
   try {
     db = await PGlite.create({ dataDir: join(dataDir, "pgdata") });
-    const server = new PGLiteSocketServer({ db, host: "127.0.0.1", port: 0, maxConnections: maxClients + 8 });
+    const server = new PGLiteSocketServer({ db, host: "127.0.0.1", port: 0, maxConnections: maxClients + 32 });
     serializeClientBatches(server, db);
     await server.start();
     const url = `postgresql://postgres@${server.getServerConn()}/postgres?sslmode=disable`;
