@@ -1,4 +1,5 @@
 import { STATUS_CODES } from "node:http";
+import { Response } from "@whatwg-node/fetch";
 import { AuthError } from "../auth/errors.js";
 import { DomainError, UnavailableError } from "../domain/errors.js";
 import type { Logger } from "../logger.js";

@@ -1,3 +1,4 @@
+import { Response } from "@whatwg-node/fetch";
 import type { Plugin } from "graphql-yoga";
 import type { JSONWebKeySet } from "jose";
 import { bearerTokenOf, type BearerVerifier } from "../auth/bearer.js";
