@@ -1,4 +1,6 @@
 import { createHmac } from "node:crypto";
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
 import type { Transporter } from "nodemailer";
 import type { Channel } from "../domain/attributes.js";
 import { OTP_CODE_TTL_SECONDS } from "../domain/otp.js";
@@ -42,25 +44,41 @@ export const webhookBody = ({ channel, to, code, usage, expiresAt }: OtpMessage)
 export const webhookSignature = (secret: string, body: string): string =>
   `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`;
 
-/** Webhook delivery: a signed JSON POST; anything but a 2xx answer within `timeoutMs` is a failure. */
+/**
+ * Webhook delivery: a signed JSON POST; anything but a 2xx answer within `timeoutMs` is a failure, redirects
+ * included. node:http rather than `fetch`: undici's fetch costs ~35 MB of memory for one request a minute per user.
+ */
 export function webhookSender({ url, secret, timeoutMs }: { url: string; secret: string; timeoutMs: number }): OtpSender {
+  const target = new URL(url);
+  const request = target.protocol === "https:" ? httpsRequest : httpRequest;
   return {
     async send(message) {
       const body = webhookBody(message);
-      let response: Response;
-      try {
-        response = await fetch(url, {
-          method: "POST",
-          headers: { "content-type": "application/json", "x-signature": webhookSignature(secret, body) },
-          body,
-          signal: AbortSignal.timeout(timeoutMs),
-          redirect: "error",
-        });
-      } catch (error) {
-        throw new DeliveryError(`webhook unreachable: ${(error as Error).name}`, { cause: error });
-      }
-      await response.body?.cancel();
-      if (!response.ok) throw new DeliveryError(`webhook answered ${response.status}`);
+      const status = await new Promise<number>((resolve, reject) => {
+        const outgoing = request(
+          target,
+          {
+            method: "POST",
+            headers: {
+              "content-type": "application/json",
+              "content-length": Buffer.byteLength(body),
+              "x-signature": webhookSignature(secret, body),
+            },
+            signal: AbortSignal.timeout(timeoutMs),
+          },
+          (response) => {
+            response.resume();
+            response.once("end", () => resolve(response.statusCode ?? 0));
+            response.once("error", reject);
+          },
+        );
+        outgoing.once("error", reject);
+        outgoing.end(body);
+      }).catch((error: unknown) => {
+        const name = (error as Error).name === "AbortError" ? "TimeoutError" : (error as Error).name;
+        throw new DeliveryError(`webhook unreachable: ${name}`, { cause: error });
+      });
+      if (status < 200 || status > 299) throw new DeliveryError(`webhook answered ${status}`);
     },
   };
 }

@@ -195,10 +195,10 @@ function otpRepository(db: Db): OtpRepository {
       };
     },
     async recordWrongCode(id) {
-      await db.otpChallenge.update({ where: { id }, data: { attempts: { increment: 1 } } });
+      await db.$executeRaw`UPDATE otp_challenges SET attempts = attempts + 1 WHERE id = ${id}::uuid`;
     },
     async consume(id, now) {
-      await db.otpChallenge.update({ where: { id }, data: { consumedAt: now } });
+      await db.$executeRaw`UPDATE otp_challenges SET consumed_at = ${now} WHERE id = ${id}::uuid`;
     },
     async issue(c, now) {
       // One statement: the new challenge and the retirement of the requester's earlier ones happen together.
@@ -214,8 +214,7 @@ function otpRepository(db: Db): OtpRepository {
                 ${c.clientId}, ${c.userSub}, ${c.requester}, ${c.codeExpiresAt}, ${c.expiresAt}, ${now})`;
     },
     async purgeExpired(before) {
-      const { count } = await db.otpChallenge.deleteMany({ where: { expiresAt: { lt: before } } });
-      return count;
+      return db.$executeRaw`DELETE FROM otp_challenges WHERE expires_at < ${before}`;
     },
   };
 }
@@ -245,19 +244,36 @@ function rateLimitRepository(prisma: PrismaClient): RateLimitRepository {
       });
     },
     async forget(eventIds) {
-      await prisma.rateLimitEvent.deleteMany({ where: { id: { in: eventIds.map((id) => BigInt(id)) } } });
+      await prisma.$executeRaw`DELETE FROM rate_limit_events WHERE id = ANY(${[...eventIds]}::bigint[])`;
     },
     async purge(before) {
-      const { count } = await prisma.rateLimitEvent.deleteMany({ where: { createdAt: { lt: before } } });
-      return count;
+      return prisma.$executeRaw`DELETE FROM rate_limit_events WHERE created_at < ${before}`;
     },
   };
 }
 
-function applicationRepository(db: PrismaClient): ApplicationRepository {
+interface ApplicationRow {
+  client_id: string;
+  secret_hash: string | null;
+  claims: string[] | null;
+}
+
+const applicationOf = (r: ApplicationRow) => ({ clientId: r.client_id, secretHash: r.secret_hash, claims: r.claims ?? [] });
+
+// Reads run on every request (behind the lookup cache) and are raw statements: typed Prisma queries would load and
+// grow the WASM query compiler in every gateway process; only the operator's saves use them.
+function applicationRepository(db: PrismaClient, query: Query): ApplicationRepository {
   return {
-    find: (clientId) => db.application.findUnique({ where: { clientId } }),
-    list: () => db.application.findMany({ orderBy: { clientId: "asc" } }),
+    async find(clientId) {
+      const rows = await query<ApplicationRow>(
+        Prisma.sql`SELECT client_id, secret_hash, claims FROM applications WHERE client_id = ${clientId}`,
+      );
+      return rows[0] === undefined ? null : applicationOf(rows[0]);
+    },
+    async list() {
+      const rows = await query<ApplicationRow>(Prisma.sql`SELECT client_id, secret_hash, claims FROM applications ORDER BY client_id`);
+      return rows.map(applicationOf);
+    },
     async save({ clientId, secretHash, claims }) {
       const data = { secretHash, claims: [...claims] };
       await db.application.upsert({ where: { clientId }, create: { clientId, ...data }, update: data });
@@ -265,12 +281,12 @@ function applicationRepository(db: PrismaClient): ApplicationRepository {
   };
 }
 
-function customAttributeRepository(db: PrismaClient): CustomAttributeRepository {
+function customAttributeRepository(db: PrismaClient, query: Query): CustomAttributeRepository {
   return {
-    async list() {
-      const rows = await db.customAttributeDefinition.findMany({ orderBy: { name: "asc" } });
-      return rows.map((r) => ({ ...r, type: r.type as CustomAttributeDefinition["type"] }));
-    },
+    list: () =>
+      query<CustomAttributeDefinition>(
+        Prisma.sql`SELECT name, type, pattern, writable FROM custom_attribute_definitions ORDER BY name`,
+      ),
     async save({ name, type, pattern, writable }) {
       const data = { type, pattern, writable };
       await db.customAttributeDefinition.upsert({ where: { name }, create: { name, ...data }, update: data });
@@ -300,11 +316,12 @@ function transactional(db: Db, query: Query): TransactionalRepositories {
 /** The domain's {@link Store} on a Prisma client. */
 export function createPrismaStore(prisma: PrismaClient): Store {
   const pool = poolOf(prisma);
+  const query = pool === undefined ? viaPrisma(prisma) : viaPool(pool);
   return {
-    ...transactional(prisma, pool === undefined ? viaPrisma(prisma) : viaPool(pool)),
-    applications: translated(applicationRepository(prisma)),
+    ...transactional(prisma, query),
+    applications: translated(applicationRepository(prisma, query)),
     rateLimits: translated(rateLimitRepository(prisma)),
-    customAttributes: translated(customAttributeRepository(prisma)),
+    customAttributes: translated(customAttributeRepository(prisma, query)),
     async transaction(work) {
       try {
         return await prisma.$transaction((tx) => work(transactional(tx, viaPrisma(tx))));
