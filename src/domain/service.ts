@@ -134,10 +134,14 @@ async function verifyOtps(
   verified: readonly VerifiedStep[],
   now: Date,
 ): Promise<{ failure: DomainError } | { challenges: OtpChallenge[] }> {
+  // Locks are taken in the order of the token hashes, so that concurrent requests cannot deadlock whichever tokens
+  // they name where; the checks then run phone number first.
+  const hashes = verified.map(({ change }) => hashOtpToken(change.otpToken));
+  const locked = new Map<string, OtpChallenge | null>();
+  for (const hash of [...new Set(hashes)].sort()) locked.set(hash, await tx.otps.lockByTokenHash(hash));
   const challenges: OtpChallenge[] = [];
-  // Locks are taken in a fixed order (phone number, then email), so concurrent requests cannot deadlock.
-  for (const { attribute, change } of verified) {
-    const challenge = await tx.otps.lockByTokenHash(hashOtpToken(change.otpToken));
+  for (const [i, { attribute, change }] of verified.entries()) {
+    const challenge = locked.get(hashes[i]!) ?? null;
     const expected = {
       channel: VERIFIED_ATTRIBUTES[attribute].channel,
       target: change.target,

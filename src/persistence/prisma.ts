@@ -44,8 +44,9 @@ const UNAVAILABLE_KINDS = new Set([
   "AuthenticationFailed",
 ]);
 const UNAVAILABLE_CODES = new Set(["P1001", "P1002", "P1008", "P1017", "P2024", "P2028"]);
-// PostgreSQL classes 08 (connection), 53 (resources), 57P (operator intervention, e.g. terminated backend).
-const UNAVAILABLE_SQLSTATE = /^(08|53|57P)/;
+// PostgreSQL classes 08 (connection), 53 (resources), 57P (operator intervention, e.g. terminated backend), and
+// the transient serialization failure and deadlock (40001, 40P01): worth a retry, so 503.
+const UNAVAILABLE_SQLSTATE = /^(08|53|57P|40001$|40P01$)/;
 
 interface PrismaLikeError {
   code?: string;

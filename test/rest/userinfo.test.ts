@@ -316,6 +316,25 @@ describe("duplicates", () => {
     expect(results.filter((r) => r.body.error === "bad_email_otp_token")).toHaveLength(5);
   });
 
+  it("does not deadlock when concurrent requests name the same tokens in crossed places", async () => {
+    const sub = freshSub();
+    const phone = await gw.otp("sms", "13600136000", { sub });
+    const email = await gw.otp("email", `${sub}@example.com`, { sub });
+    const crossed = (a: { token: string }, b: { token: string }) => ({
+      phone_number: "13600136000",
+      phone_number_otp_token: a.token,
+      phone_number_otp: phone.code,
+      email: `${sub}@example.com`,
+      email_otp_token: b.token,
+      email_otp: email.code,
+    });
+    const results = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => patch(sub, i % 2 === 0 ? crossed(phone, email) : crossed(email, phone))),
+    );
+    expect(results.every((r) => r.status === 200 || r.body.error === "bad_phone_number_otp_token" || r.body.error === "bad_email_otp_token")).toBe(true);
+    expect(results.filter((r) => r.status === 200)).toHaveLength(1);
+  });
+
   it("loses no attribute when different attributes of one user are updated concurrently", async () => {
     const sub = freshSub();
     await patch(sub, {});
