@@ -141,7 +141,6 @@ async function main() {
       OTP_CLIENT_LIMIT: "1000000",
       OTP_IP_LIMIT: "1000000",
       LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "warn",
-      ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}),
       DATABASE_POOL_SIZE: String(POOL_SIZE),
     };
     let databaseSettings: string;
@@ -259,7 +258,6 @@ async function main() {
       errors: flowErrors,
       rssMb: rssMb(gateway.pid),
     });
-    if (process.env.BENCH_MEM) { gateway.kill("SIGUSR2"); await new Promise((r) => setTimeout(r, 300)); }
     receiver.close();
 
     const ceilingRps = rows[0]!.rps;
