@@ -3,7 +3,8 @@ import { createLogger } from "./logger.js";
 import { DataDirLockedError } from "./persistence/data-dir-lock.js";
 import { startGateway } from "./runtime.js";
 
-const log = createLogger(process.env.LOG_LEVEL ?? "info");
+// The level comes from the configuration once it is read; a configuration error is reported at "info".
+const log = createLogger("info");
 
 try {
   const config = loadConfig();

@@ -1,12 +1,12 @@
 import { Response } from "@whatwg-node/fetch";
 import type { Plugin } from "graphql-yoga";
 import type { JSONWebKeySet } from "jose";
+import type { Registry } from "prom-client";
 import { bearerTokenOf, type BearerVerifier } from "../auth/bearer.js";
 import { DomainError } from "../domain/errors.js";
 import type { UserInfoService } from "../domain/service.js";
-import type { OtpService } from "../otp/service.js";
-import type { Registry } from "prom-client";
 import type { Logger } from "../logger.js";
+import type { OtpService } from "../otp/service.js";
 import type { Readiness } from "../persistence/readiness.js";
 import { PayloadTooLargeError, readJsonBody } from "./body.js";
 import { errorResponse, ok, responseForError } from "./responses.js";
@@ -87,7 +87,11 @@ export function createRestRoutes(deps: RestDeps): Map<string, Handler> {
     const headers = { "content-type": "application/json", "cache-control": "no-store" };
     return state.ready
       ? ok({ status: "ready" }, { "cache-control": "no-store" })
-      : new Response(JSON.stringify({ status: "not_ready", reason: state.reason }), { status: 503, statusText: "Service Unavailable", headers });
+      : new Response(JSON.stringify({ status: "not_ready", reason: state.reason }), {
+          status: 503,
+          statusText: "Service Unavailable",
+          headers,
+        });
   });
 
   if (metrics !== undefined) {
