@@ -81,6 +81,9 @@ export interface UpdateRequest {
   readonly email: VerifiedChange | undefined;
 }
 
+/** The description of the `invalid_request` for keys that are no attribute at all. */
+export const UNKNOWN_ATTRIBUTES = "Unknown attribute(s) found.";
+
 /** True for attribute names the operator may not use for custom attributes. */
 export function isReservedAttributeName(name: string): boolean {
   return READ_ONLY_BUILTINS.has(name) || WRITABLE_BUILTINS.has(name) || COMPANION_KEYS.has(name);
@@ -209,7 +212,7 @@ export function parseUpdateRequest(
 
   const isKnown = (k: string) =>
     READ_ONLY_BUILTINS.has(k) || WRITABLE_BUILTINS.has(k) || COMPANION_KEYS.has(k) || custom.has(k);
-  if (!keys.every(isKnown)) throw invalidRequest("Unknown attribute(s) found.");
+  if (!keys.every(isKnown)) throw invalidRequest(UNKNOWN_ATTRIBUTES);
 
   const isWritable = (k: string) =>
     WRITABLE_BUILTINS.has(k) || COMPANION_KEYS.has(k) || custom.get(k)?.writable === true;

@@ -145,7 +145,8 @@ export interface ApplicationRepository {
 
 /** Custom attribute definitions. */
 export interface CustomAttributeRepository {
-  list(): Promise<CustomAttributeDefinition[]>;
+  /** The definitions; `fresh`: read past any cache. */
+  list(options?: { fresh?: boolean }): Promise<CustomAttributeDefinition[]>;
   save(definition: CustomAttributeDefinition): Promise<void>;
 }
 

@@ -1,5 +1,6 @@
 import {
   parseUpdateRequest,
+  UNKNOWN_ATTRIBUTES,
   VERIFIED_ATTRIBUTES,
   type VerifiedAttribute,
   type VerifiedChange,
@@ -43,13 +44,28 @@ interface VerifiedStep {
 
 /** Creates the user-info service. */
 export function createUserInfoService({ store, clock, jitProvisioning, defaultClaims }: UserInfoServiceDeps) {
-  async function claimsContext(principal: Principal) {
+  async function claimsContext(principal: Principal, fresh = false) {
     const [customAttributes, application] = await Promise.all([
-      store.customAttributes.list(),
+      store.customAttributes.list({ fresh }),
       principal.clientId === null ? null : store.applications.find(principal.clientId),
     ]);
     const allowed = claimsListFor(application?.claims ?? null, defaultClaims, customAttributes);
     return { customAttributes, claimsOf: (user: UserRecord) => filterClaims(user, allowed, customAttributes) };
+  }
+
+  /**
+   * Validates an update against the definitions; when it names an attribute they do not know, once more against
+   * freshly read ones (an operator may have just defined it, and definitions are cached).
+   */
+  async function parseWithDefinitions(principal: Principal, body: unknown) {
+    const context = await claimsContext(principal);
+    try {
+      return { ...context, request: parseUpdateRequest(body, context.customAttributes) };
+    } catch (error) {
+      if (!(error instanceof DomainError && error.description === UNKNOWN_ATTRIBUTES)) throw error;
+      const fresh = await claimsContext(principal, true);
+      return { ...fresh, request: parseUpdateRequest(body, fresh.customAttributes) };
+    }
   }
 
   /** The caller's claims, filtered for the calling application. */
@@ -69,8 +85,7 @@ export function createUserInfoService({ store, clock, jitProvisioning, defaultCl
    * @throws DomainError
    */
   async function updateUserInfo(principal: Principal, body: unknown): Promise<Claims> {
-    const { customAttributes, claimsOf } = await claimsContext(principal);
-    const request = parseUpdateRequest(body, customAttributes);
+    const { claimsOf, request } = await parseWithDefinitions(principal, body);
     const now = clock.now();
     const changes: UserChanges = {
       profile: request.profile,

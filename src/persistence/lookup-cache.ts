@@ -5,8 +5,10 @@ const MAX_APPLICATIONS = 10_000;
 
 /**
  * Keeps custom attribute definitions and applications in memory for `ttlMs`: every request needs both, and they
- * change rarely (by the operator's CLI). A save through this store is seen at once; a save elsewhere (another
- * process) within `ttlMs`. `ttlMs` 0: no cache.
+ * change rarely (by the operator's CLI). A save through this store is seen at once; a save elsewhere (the CLI,
+ * another process) within `ttlMs` - at once for a new application (unknown ones are not remembered) and for a new
+ * attribute (the service rereads the definitions when a request names an attribute it does not know).
+ * `ttlMs` 0: no cache.
  */
 export function withLookupCache(store: Store, clock: Clock, ttlMs: number): Store {
   if (ttlMs <= 0) return store;
@@ -16,8 +18,8 @@ export function withLookupCache(store: Store, clock: Clock, ttlMs: number): Stor
   return {
     ...store,
     customAttributes: {
-      list() {
-        if (!fresh(definitions)) {
+      list(options) {
+        if (options?.fresh === true || !fresh(definitions)) {
           const value = store.customAttributes.list();
           definitions = { value, expires: clock.now().getTime() + ttlMs };
           // A failed read is not remembered.
@@ -39,7 +41,8 @@ export function withLookupCache(store: Store, clock: Clock, ttlMs: number): Stor
         if (applications.size >= MAX_APPLICATIONS) applications.delete(applications.keys().next().value!);
         const value = store.applications.find(clientId);
         applications.set(clientId, { value, expires: clock.now().getTime() + ttlMs });
-        value.catch(() => applications.delete(clientId));
+        // Neither a failed read nor an unknown application is remembered: `apps add` must take effect at once.
+        value.then((found) => found === null && applications.delete(clientId), () => applications.delete(clientId));
         return value;
       },
       async save(application) {

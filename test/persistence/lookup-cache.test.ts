@@ -30,12 +30,25 @@ describe("lookup cache", () => {
     const cached = withLookupCache(store, clock, 5_000);
     await cached.customAttributes.list();
     await cached.customAttributes.list();
-    expect(await cached.applications.find("web")).toBeNull();
     applications.set("web", { clientId: "web", secretHash: null, claims: ["name"] });
-    expect(await cached.applications.find("web")).toBeNull();
+    expect(await cached.applications.find("web")).toMatchObject({ claims: ["name"] });
+    applications.set("web", { clientId: "web", secretHash: null, claims: ["email"] });
+    expect(await cached.applications.find("web")).toMatchObject({ claims: ["name"] });
     expect(calls).toEqual({ list: 1, find: 1 });
     clock.advance(5);
-    expect(await cached.applications.find("web")).toMatchObject({ claims: ["name"] });
+    expect(await cached.applications.find("web")).toMatchObject({ claims: ["email"] });
+    await cached.customAttributes.list();
+    expect(calls).toEqual({ list: 2, find: 2 });
+  });
+
+  it("remembers no unknown application, and reads definitions afresh on request", async () => {
+    const { store, calls, applications } = countingStore();
+    const cached = withLookupCache(store, testClock(), 60_000);
+    expect(await cached.applications.find("late")).toBeNull();
+    applications.set("late", { clientId: "late", secretHash: null, claims: [] });
+    expect(await cached.applications.find("late")).toMatchObject({ clientId: "late" });
+    await cached.customAttributes.list();
+    await cached.customAttributes.list({ fresh: true });
     await cached.customAttributes.list();
     expect(calls).toEqual({ list: 2, find: 2 });
   });

@@ -147,3 +147,26 @@ describe("GraphQL document limits", () => {
     expect((await run("{ userInfo { sub name claims } }")).body).toEqual({ data: { userInfo: { sub: "limits", name: null, claims: { sub: "limits", updated_at: Math.floor(gw.clock.now().getTime() / 1000) } } } });
   });
 });
+
+describe("operator changes reach a gateway with caches on", () => {
+  it("takes a new attribute and a new application at once", async () => {
+    const cached = await createTestGateway({ database: gw.database, env: { LOOKUP_CACHE_TTL_MS: "60000" } });
+    try {
+      const token = await cached.token("cache-user", { clientId: "late-app" });
+      const patch = (body: unknown) => cached.fetch("/userinfo", jsonRequest("PATCH", token, body));
+      expect(await (await patch({ nickname: "before" })).json()).toMatchObject({ nickname: "before" });
+      // Saved through another store object, as the CLI or another process would.
+      await gw.store.customAttributes.save({ name: "late_attribute", type: "string", pattern: null, writable: true });
+      const added = await patch({ late_attribute: "now" });
+      expect(added.status).toBe(200);
+      expect(await added.json()).toMatchObject({ late_attribute: "now" });
+      await gw.store.applications.save({ clientId: "late-app", secretHash: null, claims: ["nickname"] });
+      const read = await cached.fetch("/userinfo", { headers: { authorization: `Bearer ${token}` } });
+      expect(await read.json()).toEqual({ sub: "cache-user", nickname: "before" });
+      const unknown = await patch({ never_defined: 1 });
+      expect(await unknown.json()).toEqual({ error: "invalid_request", error_description: "Unknown attribute(s) found." });
+    } finally {
+      await cached.close();
+    }
+  });
+});
