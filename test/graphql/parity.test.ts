@@ -171,7 +171,7 @@ describe("updateUserInfo and PATCH /userinfo give the same outcome", () => {
 
   it("treats a custom attribute named like a built-in as unknown, never as the built-in", async () => {
     const token = `Bearer ${await gw.token(`builtin-${++n}`)}`;
-    for (const name of ["sub", "email", "email_verified"]) {
+    for (const name of ["sub", "email", "email_verified", "__proto__", "constructor"]) {
       const result = await graphql(token, UPDATE, { input: { customAttributes: { [name]: "x" } } });
       expect(result.body.data?.updateUserInfo).toEqual({
         __typename: "InvalidRequestError",

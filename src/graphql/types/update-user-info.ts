@@ -49,7 +49,8 @@ const UpdateUserInfoInput = builder.inputType("UpdateUserInfoInput", {
  * like a built-in one stays unknown rather than becoming that built-in.
  */
 export function restBodyOf(input: Record<string, unknown>): Record<string, unknown> {
-  const body: Record<string, unknown> = {};
+  // No prototype: a custom attribute named "__proto__" stays a key (and unknown).
+  const body: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   for (const [field, attribute] of Object.entries(ATTRIBUTES)) {
     if (Object.hasOwn(input, field)) body[attribute] = input[field];
   }
