@@ -167,7 +167,11 @@ async function main() {
       databaseSettings = `embedded PGlite in DATA_DIR, served on loopback, pool ${POOL_SIZE} per server`;
     }
 
-    const gateway = spawn(process.execPath, ["dist/main.js"], { cwd: ROOT, env, stdio: ["ignore", "inherit", "inherit"] });
+    // Exactly as `npm start` runs it (its Node flags included), minus npm's own process.
+    const startArgs = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { scripts: { start: string } }).scripts.start
+      .split(" ")
+      .slice(1);
+    const gateway = spawn(process.execPath, startArgs, { cwd: ROOT, env, stdio: ["ignore", "inherit", "inherit"] });
     children.push(gateway);
     const base = `http://127.0.0.1:${port}`;
     await waitHealthy(`${base}/readyz`, gateway);

@@ -1,12 +1,15 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { promisify } from "node:util";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const TSX = ["--import", "tsx"];
-/** The built gateway (`npm run build`, run by `pretest`): what `npm start` runs. */
-const MAIN = resolve(ROOT, "dist/main.js");
+/** The Node arguments of `npm start` (the built gateway, `npm run build` runs before the tests). */
+const START_ARGS = (JSON.parse(readFileSync(resolve(ROOT, "package.json"), "utf8")) as { scripts: { start: string } }).scripts.start
+  .split(" ")
+  .slice(1);
 
 /** A gateway started as `npm start` would: its own process, configured by the environment. */
 export interface GatewayProcess {
@@ -28,7 +31,7 @@ export function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
 
 /** Starts `src/main.ts` and waits until it listens (or exits). */
 export async function startGatewayProcess(env: Record<string, string>): Promise<GatewayProcess> {
-  const child = spawn(process.execPath, ["--enable-source-maps", MAIN], {
+  const child = spawn(process.execPath, START_ARGS, {
     cwd: ROOT,
     env: childEnv({ PORT: "0", ...env }),
     stdio: ["ignore", "pipe", "pipe"],
@@ -58,7 +61,7 @@ export async function startGatewayProcess(env: Record<string, string>): Promise<
 
 /** Runs `src/main.ts` expecting it to exit; returns its exit code and output. */
 export async function runGatewayToExit(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, ["--enable-source-maps", MAIN], {
+  const child = spawn(process.execPath, START_ARGS, {
     cwd: ROOT,
     env: childEnv({ PORT: "0", ...env }),
     stdio: ["ignore", "pipe", "pipe"],
