@@ -14,6 +14,8 @@ export interface ChallengeRequest {
   readonly userSub: string | null;
   /** The code, when it was already generated (and delivered); else a fresh one. */
   readonly code?: string;
+  /** When the code was delivered, so that the stored expiry is the one the recipient was told; else now. */
+  readonly issuedAt?: Date;
 }
 
 /** A fresh challenge: the token for the requester, the code for the target. Neither is stored. */
@@ -30,7 +32,7 @@ export type OtpIssuer = (request: ChallengeRequest) => Promise<IssuedChallenge>;
 /** Creates the {@link OtpIssuer}. */
 export function createOtpIssuer({ otps, clock, random }: { otps: OtpRepository; clock: Clock; random: OtpRandom }): OtpIssuer {
   return async (request) => {
-    const now = clock.now();
+    const now = request.issuedAt ?? clock.now();
     const otpToken = random.token();
     const code = request.code ?? random.code();
     const codeExpiresAt = new Date(now.getTime() + OTP_CODE_TTL_SECONDS * 1000);

@@ -38,6 +38,10 @@ export type OtpService = ReturnType<typeof createOtpService>;
 
 const DAY_SECONDS = 86_400;
 
+/** The application a code is sent for: the authenticated one, or the one the user's token was issued to. */
+const clientOf = (requester: OtpRequester): string | null =>
+  requester.kind === "client" ? requester.clientId : requester.principal.clientId;
+
 /** Creates the OTP service. */
 export function createOtpService({ store, clock, random, sender, limits, log }: OtpServiceDeps) {
   const issue = createOtpIssuer({ otps: store.otps, clock, random });
@@ -59,7 +63,7 @@ export function createOtpService({ store, clock, random, sender, limits, log }: 
 
   function limitsFor(request: SendOtpRequest, requester: OtpRequester, ip: string | undefined): RateLimit[] {
     const target = `target:${request.channel}:${request.target}`;
-    const clientId = requester.kind === "client" ? requester.clientId : requester.principal.clientId;
+    const clientId = clientOf(requester);
     return [
       { key: target, max: 1, windowSeconds: limits.targetIntervalSeconds },
       { key: target, max: limits.targetDailyLimit, windowSeconds: DAY_SECONDS },
@@ -90,9 +94,9 @@ export function createOtpService({ store, clock, random, sender, limits, log }: 
       });
     }
     const code = random.code();
-    const codeExpiresAt = new Date(now.getTime() + OTP_CODE_TTL_SECONDS * 1000);
     try {
-      await sender.send({ channel: request.channel, to: request.to, code, usage: request.usage, expiresAt: codeExpiresAt });
+      const expiresAt = new Date(now.getTime() + OTP_CODE_TTL_SECONDS * 1000);
+      await sender.send({ channel: request.channel, to: request.to, code, usage: request.usage, expiresAt });
     } catch (error) {
       log.warn({ err: error, channel: request.channel }, "OTP delivery failed");
       await store.rateLimits.forget(decision.eventIds).catch(() => undefined);
@@ -102,9 +106,10 @@ export function createOtpService({ store, clock, random, sender, limits, log }: 
       channel: request.channel,
       target: request.target,
       usage: request.usage,
-      clientId: requester.kind === "client" ? requester.clientId : requester.principal.clientId,
+      clientId: clientOf(requester),
       userSub: requester.kind === "user" ? requester.principal.sub : null,
       code,
+      issuedAt: now,
     });
     return { otpToken: issued.otpToken };
   }
