@@ -29,29 +29,39 @@ export function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   return { ...base, ...env };
 }
 
-/** Starts `src/main.ts` and waits until it listens (or exits). */
-export async function startGatewayProcess(env: Record<string, string>): Promise<GatewayProcess> {
+/** Spawns the gateway as `npm start` would, collecting everything it writes. */
+function spawnGateway(env: Record<string, string>) {
   const child = spawn(process.execPath, START_ARGS, {
     cwd: ROOT,
     env: childEnv({ PORT: "0", ...env }),
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
+  const listeners: (() => void)[] = [];
+  const collect = (chunk: Buffer) => {
+    output += chunk.toString();
+    for (const listener of listeners) listener();
+  };
+  child.stdout.on("data", collect);
+  child.stderr.on("data", collect);
   const exited = new Promise<number | null>((done) => child.once("exit", (code) => done(code)));
+  return { child, exited, output: () => output, onOutput: (listener: () => void) => listeners.push(listener) };
+}
+
+/** Starts the gateway and waits until it listens (or exits). */
+export async function startGatewayProcess(env: Record<string, string>): Promise<GatewayProcess> {
+  const { child, exited, output, onOutput } = spawnGateway(env);
   const url = await new Promise<string>((done, fail) => {
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /"url":"(http:\/\/[^"]+)".*"msg":"gateway listening"/.exec(output);
+    onOutput(() => {
+      const match = /"url":"(http:\/\/[^"]+)".*"msg":"gateway listening"/.exec(output());
       if (match?.[1] !== undefined) done(match[1]);
-    };
-    child.stdout!.on("data", onData);
-    child.stderr!.on("data", onData);
-    void exited.then((code) => fail(new Error(`gateway exited with ${code}:\n${output}`)));
+    });
+    void exited.then((code) => fail(new Error(`gateway exited with ${code}:\n${output()}`)));
   });
   return {
     url,
     child,
-    output: () => output,
+    output,
     async stop(signal = "SIGTERM") {
       if (child.exitCode === null) child.kill(signal);
       return exited;
@@ -59,20 +69,13 @@ export async function startGatewayProcess(env: Record<string, string>): Promise<
   };
 }
 
-/** Runs `src/main.ts` expecting it to exit; returns its exit code and output. */
+/** Runs the gateway expecting it to exit; returns its exit code and output. */
 export async function runGatewayToExit(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, START_ARGS, {
-    cwd: ROOT,
-    env: childEnv({ PORT: "0", ...env }),
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  child.stdout.on("data", (c: Buffer) => (output += c.toString()));
-  child.stderr.on("data", (c: Buffer) => (output += c.toString()));
+  const { child, exited, output } = spawnGateway(env);
   const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
-  const code = await new Promise<number | null>((done) => child.once("exit", done));
+  const code = await exited;
   clearTimeout(timer);
-  return { code, output };
+  return { code, output: output() };
 }
 
 /** Runs the operator CLI (`npm run cli -- ...`) and returns its exit code and output. */
