@@ -1,12 +1,15 @@
 import { useGraphQlJit } from "@envelop/graphql-jit";
 import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
-import { createYoga, type YogaServerInstance } from "graphql-yoga";
+import type { ValidationRule } from "graphql";
+import { createYoga, type Plugin, type YogaServerInstance } from "graphql-yoga";
 import type { JSONWebKeySet, JWTVerifyGetKey } from "jose";
 import { createBearerVerifier } from "./auth/bearer.js";
 import type { Config } from "./config.js";
 import type { Clock, Store } from "./domain/ports.js";
 import { createUserInfoService, type UserInfoService } from "./domain/service.js";
 import type { GraphQLContext } from "./graphql/context.js";
+import { GRAPHQL_LIMITS, introspectionRules } from "./graphql/limits.js";
+import { schema } from "./graphql/schema.js";
 import { graphQLOptions, type GraphiQLSetup } from "./graphql/server.js";
 import type { Logger } from "./logger.js";
 import { countedSender, type Metrics } from "./observability/metrics.js";
@@ -47,20 +50,6 @@ export interface App {
   /** Issues a challenge without delivery or limits (for tests and tools). */
   readonly issueOtp: OtpIssuer;
 }
-
-/**
- * Limits on GraphQL documents, checked before execution. The deepest legitimate operation is 3 levels and uses no
- * aliases; the limits leave room for fragments and tooling while refusing amplification. (Introspection is not
- * depth-limited, so that GraphiQL can load the schema.)
- */
-export const GRAPHQL_LIMITS = {
-  maxDepth: { n: 10 },
-  maxAliases: { n: 15 },
-  costLimit: { maxCost: 5000 },
-  maxTokens: { n: 2000 },
-  maxDirectives: { n: 20 },
-  blockFieldSuggestion: { enabled: true },
-} as const;
 
 /** CORS for the configured browser origins; none configured: no CORS headers at all. */
 function corsOptions(origins: readonly string[] | undefined) {
@@ -114,7 +103,21 @@ export function createApp(deps: AppDeps): App {
     // pipe every body through a counting stream again.
     maxRequestBodySize: false,
     cors: corsOptions(config.corsOrigins),
-    plugins: [EnvelopArmorPlugin(GRAPHQL_LIMITS), useGraphQlJit(), restPlugin(routes)],
+    plugins: [
+      EnvelopArmorPlugin(GRAPHQL_LIMITS),
+      validationRules(introspectionRules(schema, config.graphqlIntrospection)),
+      useGraphQlJit(),
+      restPlugin(routes),
+    ],
   });
   return { yoga, userInfo, otp, issueOtp };
+}
+
+/** Adds validation rules to every GraphQL document's validation. */
+function validationRules(rules: readonly ValidationRule[]): Plugin {
+  return {
+    onValidate: ({ addValidationRule }) => {
+      for (const rule of rules) addValidationRule(rule);
+    },
+  };
 }

@@ -56,6 +56,7 @@ const envSchema = z.object({
   CORS_ORIGINS: list,
   SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
   GRAPHIQL: z.enum(["true", "false", "1", "0", "yes", "no"]).optional(),
+  GRAPHQL_INTROSPECTION: z.enum(["true", "false", "1", "0", "yes", "no"]).optional(),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
 });
 
@@ -97,6 +98,8 @@ export interface Config {
   readonly trustProxy: boolean;
   /** GraphiQL on `GET /graphql`: on in development, off in production unless `GRAPHIQL=true`. */
   readonly graphiql: boolean;
+  /** GraphQL introspection (`__schema`, `__type`): on in development, off in production unless `GRAPHQL_INTROSPECTION=true`. */
+  readonly graphqlIntrospection: boolean;
   /** Browser origins allowed by CORS (`*`: any); `undefined`: no CORS. */
   readonly corsOrigins: readonly string[] | undefined;
   /** How long a SIGTERM waits for in-flight requests. */
@@ -185,6 +188,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     tokenCacheSize: e.TOKEN_CACHE_SIZE,
     lookupCacheTtlMs: e.LOOKUP_CACHE_TTL_MS,
     graphiql: e.GRAPHIQL === undefined ? !production : ["true", "1", "yes"].includes(e.GRAPHIQL),
+    graphqlIntrospection:
+      e.GRAPHQL_INTROSPECTION === undefined ? !production : ["true", "1", "yes"].includes(e.GRAPHQL_INTROSPECTION),
   });
 }
 
