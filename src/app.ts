@@ -1,12 +1,15 @@
-import { useGraphQlJit } from "@envelop/graphql-jit";
 import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
 import type { ValidationRule } from "graphql";
 import { createYoga, type Plugin, type YogaServerInstance } from "graphql-yoga";
 import type { JSONWebKeySet, JWTVerifyGetKey } from "jose";
 import { createBearerVerifier } from "./auth/bearer.js";
 import type { Config } from "./config.js";
-import type { Clock, Store } from "./domain/ports.js";
-import { createUserInfoService, type UserInfoService } from "./domain/service.js";
+import { createClientAuthenticator } from "./auth/client-authentication.js";
+import { loggingFailures } from "./delivery/otp-senders.js";
+import { createOtpService, type OtpService } from "./domain/otp/send-otp.js";
+import type { OtpRandom } from "./domain/otp/secrets.js";
+import type { Clock, OtpSender, Store } from "./domain/ports.js";
+import { createUserInfoService, type UserInfoService } from "./domain/user-info.js";
 import type { GraphQLContext } from "./graphql/context.js";
 import { GRAPHQL_LIMITS, introspectionRules } from "./graphql/limits.js";
 import { schema } from "./graphql/schema.js";
@@ -14,11 +17,7 @@ import { graphQLOptions, type GraphiQLSetup } from "./graphql/server.js";
 import type { Logger } from "./logger.js";
 import { countedSender, type Metrics } from "./observability/metrics.js";
 import { withLookupCache } from "./persistence/lookup-cache.js";
-import type { Readiness } from "./persistence/readiness.js";
-import type { OtpSender } from "./otp/delivery.js";
-import { createOtpIssuer, type OtpIssuer } from "./otp/issuer.js";
-import type { OtpRandom } from "./otp/secrets.js";
-import { createOtpService, type OtpService } from "./otp/service.js";
+import type { Readiness } from "./observability/readiness.js";
 import { clientAddressResolver } from "./rest/client-address.js";
 import { createRestRoutes, restPlugin } from "./rest/routes.js";
 
@@ -47,8 +46,6 @@ export interface App {
   readonly yoga: YogaServerInstance<{ request: Request }, GraphQLContext>;
   readonly userInfo: UserInfoService;
   readonly otp: OtpService;
-  /** Issues a challenge without delivery or limits (for tests and tools). */
-  readonly issueOtp: OtpIssuer;
 }
 
 /** CORS for the configured browser origins; none configured: no CORS headers at all. */
@@ -67,7 +64,8 @@ function corsOptions(origins: readonly string[] | undefined) {
 export function createApp(deps: AppDeps): App {
   const { config, clock, random, log, keys, devJwks, graphiql = false, readiness, metrics } = deps;
   const store = withLookupCache(deps.store, clock, config.lookupCacheTtlMs);
-  const sender = metrics === undefined ? deps.sender : countedSender(deps.sender, metrics);
+  const logged = loggingFailures(deps.sender, log);
+  const sender = metrics === undefined ? logged : countedSender(logged, metrics);
   const verifyBearer = createBearerVerifier({
     keys,
     issuer: config.auth.issuer,
@@ -81,12 +79,12 @@ export function createApp(deps: AppDeps): App {
     jitProvisioning: config.jitProvisioning,
     defaultClaims: config.defaultClaims,
   });
-  const issueOtp = createOtpIssuer({ otps: store.otps, clock, random });
-  const otp = createOtpService({ store, clock, random, sender, limits: config.otp, log });
+  const otp = createOtpService({ store, clock, random, sender, limits: config.otp });
   const clientAddress = clientAddressResolver(config.trustProxy);
   const routes = createRestRoutes({
     userInfo,
     otp,
+    authenticateClient: createClientAuthenticator({ applications: store.applications }),
     clientAddress,
     verifyBearer,
     devJwks,
@@ -106,11 +104,10 @@ export function createApp(deps: AppDeps): App {
     plugins: [
       EnvelopArmorPlugin(GRAPHQL_LIMITS),
       validationRules(introspectionRules(schema, config.graphqlIntrospection)),
-      useGraphQlJit(),
       restPlugin(routes),
     ],
   });
-  return { yoga, userInfo, otp, issueOtp };
+  return { yoga, userInfo, otp };
 }
 
 /** Adds validation rules to every GraphQL document's validation. */

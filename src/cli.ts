@@ -7,14 +7,14 @@ import {
   isReservedAttributeName,
   isValidPattern,
   normalizePhoneNumber,
-  parseUpdateRequest,
+  profileRules,
 } from "./domain/attributes.js";
 import { DomainError } from "./domain/errors.js";
 import { UniqueViolation, type Store } from "./domain/ports.js";
 import { DataDirLockedError, readLockHolder } from "./persistence/data-dir-lock.js";
 import { migrate } from "./persistence/migrations.js";
-import { createPrismaClient } from "./persistence/prisma.js";
-import { createPrismaStore } from "./persistence/store.js";
+import { connectDatabase } from "./persistence/database.js";
+import { createStore } from "./persistence/store.js";
 import { systemClock } from "./runtime.js";
 
 const USAGE = `usage: npm run cli -- <command>
@@ -53,11 +53,11 @@ async function withDatabaseUrl<T>(config: Config, work: (url: string) => Promise
 async function withStore<T>(config: Config, work: (store: Store) => Promise<T>): Promise<T> {
   return withDatabaseUrl(config, async (url) => {
     await migrate(url);
-    const prisma = createPrismaClient(url, 2);
+    const database = connectDatabase(url, 2);
     try {
-      return await work(createPrismaStore(prisma));
+      return await work(createStore(database));
     } finally {
-      await prisma.$disconnect();
+      await database.close();
     }
   });
 }
@@ -167,8 +167,8 @@ async function main(argv: string[]): Promise<string> {
 }
 
 function parseName(name: string): string {
-  const parsed = parseUpdateRequest({ name }, []).profile.name;
-  if (typeof parsed !== "string") throw new UsageError("illegal name");
+  const parsed = profileRules.name(name);
+  if (parsed === undefined) throw new UsageError("illegal name");
   return parsed;
 }
 

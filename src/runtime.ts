@@ -11,11 +11,12 @@ import type { Logger } from "./logger.js";
 import { createHttpHandler } from "./http-server.js";
 import { createMetrics } from "./observability/metrics.js";
 import { databaseReadiness } from "./persistence/readiness.js";
-import { channelRouter, logSender, smtpSender, webhookSender, type OtpSender } from "./otp/delivery.js";
-import { cryptoRandom } from "./otp/secrets.js";
+import { channelRouter, logSender, smtpSender, webhookSender } from "./delivery/otp-senders.js";
+import { cryptoRandom } from "./domain/otp/secrets.js";
+import type { OtpSender } from "./domain/ports.js";
+import { connectDatabase, type Database } from "./persistence/database.js";
 import { migrate } from "./persistence/migrations.js";
-import { createPrismaClient, type PrismaClient } from "./persistence/prisma.js";
-import { createPrismaStore } from "./persistence/store.js";
+import { createStore } from "./persistence/store.js";
 
 /** The real clock. */
 export const systemClock: Clock = { now: () => new Date() };
@@ -27,7 +28,7 @@ export const DEMO_APP = { clientId: "demo", secret: "demo-secret" } as const;
 export interface OpenDatabase {
   readonly url: string;
   readonly embedded: boolean;
-  readonly prisma: PrismaClient;
+  readonly database: Database;
   readonly store: Store;
   close(): Promise<void>;
 }
@@ -50,14 +51,14 @@ export async function openDatabase(config: Config, log: Logger): Promise<OpenDat
     await embedded?.close();
     throw error;
   }
-  const prisma = createPrismaClient(url, config.databasePoolSize);
+  const connection = connectDatabase(url, config.databasePoolSize);
   return {
     url,
     embedded: embedded !== undefined,
-    prisma,
-    store: createPrismaStore(prisma),
+    database: connection,
+    store: createStore(connection),
     close: async () => {
-      await prisma.$disconnect();
+      await connection.close();
       await embedded?.close();
     },
   };
@@ -88,7 +89,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Running
           : remoteKeys(config.auth.jwksUrl!);
     const delivery = otpDelivery(config, log);
     const metrics = createMetrics();
-    const databaseReady = databaseReadiness(database.prisma);
+    const databaseReady = databaseReadiness(database.database);
     let draining = false;
     const app = createApp({
       config,

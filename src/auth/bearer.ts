@@ -9,7 +9,7 @@ import {
   type JWTVerifyGetKey,
 } from "jose";
 import type { Clock } from "../domain/ports.js";
-import type { Principal } from "../domain/service.js";
+import type { Principal } from "../domain/requesters.js";
 import { UnavailableError } from "../domain/errors.js";
 import { AuthError, bearerErrors } from "./errors.js";
 import { createTokenCache } from "./token-cache.js";

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { Principal } from "../domain/service.js";
+import type { Principal } from "../domain/requesters.js";
 
 interface Entry {
   readonly principal: Principal;

@@ -1,5 +1,4 @@
 import { z } from "zod";
-import { DomainError, invalidRequest } from "./errors.js";
 
 /** The OIDC standard claims (OpenID Connect Core 5.1) plus the built-ins Tencent CIAM knows. */
 export const STANDARD_CLAIMS = [
@@ -62,27 +61,8 @@ export interface CustomAttributeDefinition {
 /** A custom attribute's value. */
 export type CustomValue = string | number | boolean;
 
-/** A verified attribute change with the OTP that proves control of the new value. */
-export interface VerifiedChange {
-  /** As the user gave it (email) or normalized (the bare 11-digit phone number). */
-  readonly value: string;
-  /** The form OTP challenges are bound to: the phone number, or the email in lower case. */
-  readonly target: string;
-  readonly otpToken: string;
-  readonly otp: string;
-}
-
-/** A validated `PATCH /userinfo` body. `null` removes an attribute. */
-export interface UpdateRequest {
-  readonly profile: Partial<Record<ProfileAttribute, string | null>>;
-  readonly customSet: Readonly<Record<string, CustomValue>>;
-  readonly customUnset: readonly string[];
-  readonly phoneNumber: VerifiedChange | undefined;
-  readonly email: VerifiedChange | undefined;
-}
-
-/** The description of the `invalid_request` for keys that are no attribute at all. */
-export const UNKNOWN_ATTRIBUTES = "Unknown attribute(s) found.";
+/** True for built-in attribute names that exist but that no request may write (`sub`, `email_verified`, ...). */
+export const isReadOnlyAttribute = (name: string): boolean => READ_ONLY_BUILTINS.has(name);
 
 /** True for attribute names the operator may not use for custom attributes. */
 export function isReservedAttributeName(name: string): boolean {
@@ -148,7 +128,7 @@ export function canonicalLocale(input: string): string | undefined {
 // Letters a display string may not contain: C0/C1 controls and the line/paragraph separators.
 const CONTROL = /[\p{Cc}\u2028\u2029]/u;
 
-const displayString = z
+const displayString: z.ZodType<string, string> = z
   .string()
   .transform((s) => s.trim())
   .refine((s) => {
@@ -158,14 +138,23 @@ const displayString = z
 
 const MAX_CUSTOM_STRING = 1024;
 
-const profileRules: Record<ProfileAttribute, z.ZodType<string | undefined, unknown>> = {
-  name: displayString,
-  nickname: displayString,
-  zoneinfo: z.string().transform(canonicalTimeZone),
-  locale: z.string().transform(canonicalLocale),
+const ruleOf =
+  (schema: z.ZodType<string | undefined, string>) =>
+  (value: string): string | undefined => {
+    const parsed = schema.safeParse(value);
+    return parsed.success ? parsed.data : undefined;
+  };
+
+/** The rules of the profile attributes: the stored form of a given string, or `undefined` when it is illegal. */
+export const profileRules: Record<ProfileAttribute, (value: string) => string | undefined> = {
+  name: ruleOf(displayString),
+  nickname: ruleOf(displayString),
+  zoneinfo: canonicalTimeZone,
+  locale: canonicalLocale,
 };
 
-function customRule(definition: CustomAttributeDefinition): z.ZodType<CustomValue, unknown> {
+/** The rule of a custom attribute: its JSON type, and for strings length, control characters and the pattern. */
+export function customRule(definition: CustomAttributeDefinition): z.ZodType<CustomValue, unknown> {
   switch (definition.type) {
     case "number":
       return z.number().finite();
@@ -189,114 +178,4 @@ export function isValidPattern(pattern: string): boolean {
   } catch {
     return false;
   }
-}
-
-const illegal = (field: string): DomainError => new DomainError("illegal_parameter_value", { field });
-
-/**
- * Validates a `PATCH /userinfo` body against the attribute rules, failing in the order the wire contract fixes:
- * not an object, unknown keys, unsupported keys, missing companions, malformed phone number, malformed email,
- * illegal values.
- * @throws DomainError with the first failure.
- */
-export function parseUpdateRequest(
-  body: unknown,
-  customAttributes: readonly CustomAttributeDefinition[],
-): UpdateRequest {
-  if (typeof body !== "object" || body === null || Array.isArray(body)) {
-    throw invalidRequest("The request body must be a JSON object.");
-  }
-  const input = body as Record<string, unknown>;
-  const keys = Object.keys(input);
-  const custom = new Map(customAttributes.map((d) => [d.name, d]));
-
-  const isKnown = (k: string) =>
-    READ_ONLY_BUILTINS.has(k) || WRITABLE_BUILTINS.has(k) || COMPANION_KEYS.has(k) || custom.has(k);
-  if (!keys.every(isKnown)) throw invalidRequest(UNKNOWN_ATTRIBUTES);
-
-  const isWritable = (k: string) =>
-    WRITABLE_BUILTINS.has(k) || COMPANION_KEYS.has(k) || custom.get(k)?.writable === true;
-  if (!keys.every(isWritable)) throw invalidRequest("Unsupported user attribute(s) found.");
-
-  for (const [attribute, keysOf] of Object.entries(VERIFIED_ATTRIBUTES)) {
-    const companions = [keysOf.token, keysOf.code];
-    if (Object.hasOwn(input, attribute)) {
-      const missing = companions.filter((k) => !Object.hasOwn(input, k));
-      if (missing.length > 0) {
-        throw invalidRequest(`${attribute} requires ${missing.join(" and ")}.`, attribute);
-      }
-    } else {
-      const orphans = companions.filter((k) => Object.hasOwn(input, k));
-      if (orphans.length > 0) throw invalidRequest(`${orphans.join(" and ")} given without ${attribute}.`, orphans[0]);
-    }
-  }
-
-  // Malformed addresses are reported before any other illegal value, phone number first.
-  const phoneValue = verifiedValue(input, "phone_number", (v) => {
-    const normalized = normalizePhoneNumber(v);
-    return normalized === undefined ? undefined : { value: normalized, target: normalized };
-  });
-  const emailValue = verifiedValue(input, "email", (v) =>
-    isEmailAddress(v) ? { value: v, target: emailKey(v) } : undefined,
-  );
-  const phoneNumber = phoneValue && withOtp(input, "phone_number", phoneValue);
-  const email = emailValue && withOtp(input, "email", emailValue);
-
-  const profile: Partial<Record<ProfileAttribute, string | null>> = {};
-  for (const attribute of PROFILE_ATTRIBUTES) {
-    if (!Object.hasOwn(input, attribute)) continue;
-    const raw = input[attribute];
-    if (raw === null) {
-      profile[attribute] = null;
-      continue;
-    }
-    const parsed = profileRules[attribute].safeParse(raw);
-    if (!parsed.success || parsed.data === undefined) throw illegal(attribute);
-    profile[attribute] = parsed.data;
-  }
-
-  const customSet: Record<string, CustomValue> = {};
-  const customUnset: string[] = [];
-  for (const key of keys) {
-    const definition = custom.get(key);
-    if (definition === undefined) continue;
-    const raw = input[key];
-    if (raw === null) {
-      customUnset.push(key);
-      continue;
-    }
-    const parsed = customRule(definition).safeParse(raw);
-    if (!parsed.success) throw illegal(key);
-    customSet[key] = parsed.data;
-  }
-
-  return { profile, customSet, customUnset, phoneNumber, email };
-}
-
-function verifiedValue(
-  input: Record<string, unknown>,
-  attribute: VerifiedAttribute,
-  normalize: (value: string) => { value: string; target: string } | undefined,
-): { value: string; target: string } | undefined {
-  if (!Object.hasOwn(input, attribute)) return undefined;
-  const raw = input[attribute];
-  // null would remove the attribute, which is not allowed: it is as malformed as any other non-address.
-  const normalized = typeof raw === "string" ? normalize(raw) : undefined;
-  if (normalized === undefined) {
-    throw new DomainError(attribute === "email" ? "malformed_email" : "malformed_phone_number", { field: attribute });
-  }
-  return normalized;
-}
-
-function withOtp(
-  input: Record<string, unknown>,
-  attribute: VerifiedAttribute,
-  value: { value: string; target: string },
-): VerifiedChange {
-  const { token, code } = VERIFIED_ATTRIBUTES[attribute];
-  const otpToken = input[token];
-  const otp = input[code];
-  if (typeof otpToken !== "string") throw illegal(token);
-  if (typeof otp !== "string") throw illegal(code);
-  return { ...value, otpToken, otp };
 }

@@ -1,8 +1,28 @@
-import { STANDARD_CLAIMS, type CustomAttributeDefinition } from "./attributes.js";
+import { STANDARD_CLAIMS, type CustomAttributeDefinition, type CustomValue } from "./attributes.js";
 import type { UserRecord } from "./ports.js";
 
-/** A claims object as sent on the wire: `sub` first, absent claims omitted. */
-export type Claims = Record<string, string | number | boolean>;
+/**
+ * The signed-in user's profile as the calling application may read it: `sub` always, and of the other claims only
+ * those the application's list names and that have a value (SPEC 3). Faces render it in their own format.
+ */
+export interface UserInfo {
+  readonly sub: string;
+  readonly name?: string;
+  readonly nickname?: string;
+  readonly email?: string;
+  /** True when the email was proven by OTP; present with the email only. */
+  readonly emailVerified?: boolean;
+  readonly phoneNumber?: string;
+  /** True when the phone number was proven by OTP; present with the phone number only. */
+  readonly phoneNumberVerified?: boolean;
+  readonly zoneinfo?: string;
+  readonly locale?: string;
+  readonly updatedAt?: Date;
+  /** Operator-defined attributes the application may read, in definition order. */
+  readonly customAttributes: Readonly<Record<string, CustomValue>>;
+  /** +1 on each successful write. */
+  readonly version: number;
+}
 
 /**
  * The claims an application reads: its registered list, or the default list for unknown applications
@@ -16,38 +36,37 @@ export function claimsListFor(
   return registered ?? defaultClaims ?? [...STANDARD_CLAIMS, ...customAttributes.map((d) => d.name)];
 }
 
-/** Every claim a profile has a value for, standard claims first. */
-function allClaims(user: UserRecord, customAttributes: readonly CustomAttributeDefinition[]): Claims {
-  const claims: Claims = { sub: user.sub };
-  const put = (name: string, value: string | number | boolean | null | undefined) => {
-    if (value !== null && value !== undefined) claims[name] = value;
-  };
-  put("name", user.name);
-  put("nickname", user.nickname);
-  put("email", user.email);
-  if (user.email !== null) put("email_verified", user.emailVerified);
-  put("zoneinfo", user.zoneinfo);
-  put("locale", user.locale);
-  put("phone_number", user.phoneNumber);
-  if (user.phoneNumber !== null) put("phone_number_verified", user.phoneNumberVerified);
-  put("updated_at", Math.floor(user.updatedAt.getTime() / 1000));
-  for (const { name } of customAttributes) put(name, user.customAttributes[name]);
-  return claims;
-}
-
-/**
- * The claims of `user` that `allowed` lists and that have a value: `sub` always, `authenticationMethod` never.
- */
-export function filterClaims(
+/** What `user` shows an application that may read the claims `allowed` (`authenticationMethod` never). */
+export function userInfoOf(
   user: UserRecord,
   allowed: readonly string[],
   customAttributes: readonly CustomAttributeDefinition[],
-): Claims {
-  const all = allClaims(user, customAttributes);
+): UserInfo {
   const permitted = new Set(allowed);
-  const claims: Claims = {};
-  for (const [name, value] of Object.entries(all)) {
-    if (name === "sub" || (permitted.has(name) && name !== "authenticationMethod")) claims[name] = value;
+  permitted.delete("authenticationMethod");
+  const pick = <T>(claim: string, value: T | null): T | undefined => (value !== null && permitted.has(claim) ? value : undefined);
+  const custom: Record<string, CustomValue> = {};
+  for (const { name } of customAttributes) {
+    const value = user.customAttributes[name];
+    if (value !== undefined && permitted.has(name)) custom[name] = value;
   }
-  return claims;
+  return dropUndefined({
+    sub: user.sub,
+    name: pick("name", user.name),
+    nickname: pick("nickname", user.nickname),
+    email: pick("email", user.email),
+    emailVerified: user.email === null ? undefined : pick("email_verified", user.emailVerified),
+    phoneNumber: pick("phone_number", user.phoneNumber),
+    phoneNumberVerified: user.phoneNumber === null ? undefined : pick("phone_number_verified", user.phoneNumberVerified),
+    zoneinfo: pick("zoneinfo", user.zoneinfo),
+    locale: pick("locale", user.locale),
+    updatedAt: pick("updated_at", user.updatedAt),
+    customAttributes: custom,
+    version: user.version,
+  });
+}
+
+function dropUndefined<T extends object>(value: T): T {
+  for (const key of Object.keys(value) as (keyof T)[]) if (value[key] === undefined) delete value[key];
+  return value;
 }

@@ -71,10 +71,6 @@ export interface UserRepository {
   holderOf(attribute: "email" | "phone_number", value: string): Promise<string | null>;
 }
 
-/** The usages an OTP can be sent for. */
-export const OTP_USAGES = ["update_userinfo", "login", "signup", "reset_password"] as const;
-export type OtpUsage = (typeof OTP_USAGES)[number];
-
 /** A stored OTP challenge. */
 export interface OtpChallenge {
   readonly id: string;
@@ -163,4 +159,40 @@ export interface Store extends TransactionalRepositories {
   readonly customAttributes: CustomAttributeRepository;
   /** Runs `work` in one database transaction: committed when it resolves, rolled back when it throws. */
   transaction<T>(work: (tx: TransactionalRepositories) => Promise<T>): Promise<T>;
+}
+
+/** One code to deliver. */
+export interface OtpMessage {
+  readonly channel: Channel;
+  /** The phone number (11 digits) or the email address. */
+  readonly to: string;
+  readonly code: string;
+  readonly usage: string;
+  /** When the code stops being accepted. */
+  readonly expiresAt: Date;
+}
+
+/** Delivers codes (SMS and email): the log, a webhook, SMTP. */
+export interface OtpSender {
+  /**
+   * Resolves once the channel accepted the message.
+   * @throws DeliveryFailure when it did not; any other error counts as a failure that may have reached the provider
+   */
+  send(message: OtpMessage): Promise<void>;
+}
+
+/** A delivery that failed. Its message is for logs only. */
+export class DeliveryFailure extends Error {
+  override name = "DeliveryFailure";
+  /**
+   * @param mayHaveBeenSent false only when the provider certainly did not take the message (unreachable, or it
+   *   refused it): a timeout or a 5xx may still deliver it, so such a send counts against the limits.
+   */
+  constructor(
+    message: string,
+    readonly mayHaveBeenSent: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
 }

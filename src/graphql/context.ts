@@ -1,5 +1,6 @@
-import type { Principal, UserInfoService } from "../domain/service.js";
-import type { OtpService } from "../otp/service.js";
+import type { OtpService } from "../domain/otp/send-otp.js";
+import type { Principal } from "../domain/requesters.js";
+import type { UserInfoService } from "../domain/user-info.js";
 
 /** What every resolver gets: the domain services and the caller, authenticated on first use. */
 export interface GraphQLContext {

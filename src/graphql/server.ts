@@ -2,9 +2,10 @@ import { createGraphQLError, maskError, type GraphiQLOptions as YogaGraphiQLOpti
 import type { BearerVerifier } from "../auth/bearer.js";
 import { AuthError } from "../auth/errors.js";
 import { UnavailableError } from "../domain/errors.js";
-import type { Principal, UserInfoService } from "../domain/service.js";
+import type { OtpService } from "../domain/otp/send-otp.js";
+import type { Principal } from "../domain/requesters.js";
+import type { UserInfoService } from "../domain/user-info.js";
 import type { Logger } from "../logger.js";
-import type { OtpService } from "../otp/service.js";
 import type { GraphQLContext } from "./context.js";
 import { schema } from "./schema.js";
 

@@ -1,5 +1,5 @@
 import { Counter, Histogram, collectDefaultMetrics, Registry } from "prom-client";
-import type { OtpSender } from "../otp/delivery.js";
+import type { OtpSender } from "../domain/ports.js";
 
 /** The gateway's Prometheus metrics, in a registry of its own. */
 export interface Metrics {

@@ -112,7 +112,8 @@ export async function pendingMigrations(connectionString: string, dir: string = 
   }
 }
 
-async function appliedChecksums(client: pg.Client): Promise<Map<string, string>> {
+/** The applied migrations and their checksums, read through any pg client or pool. */
+export async function appliedChecksums(client: Pick<pg.Pool, "query"> | pg.Client): Promise<Map<string, string>> {
   const rows = await client.query<{ migration_name: string; checksum: string }>(
     `SELECT migration_name, checksum FROM "_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`,
   );

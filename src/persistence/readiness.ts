@@ -1,21 +1,14 @@
-import type { PrismaClient } from "../generated/prisma/client.js";
-import { readMigrations } from "./migrations.js";
-
-/** Whether this process should get traffic, and why not. */
-export interface Readiness {
-  readonly ready: boolean;
-  readonly reason?: string;
-}
+import type { Readiness } from "../observability/readiness.js";
+import type { Database } from "./database.js";
+import { appliedChecksums, readMigrations } from "./migrations.js";
 
 /** Ready when the database answers and every shipped migration is applied. */
-export function databaseReadiness(prisma: PrismaClient): () => Promise<Readiness> {
+export function databaseReadiness(database: Database): () => Promise<Readiness> {
   const shipped = readMigrations().map((m) => m.name);
   return async () => {
-    let applied: Set<string>;
+    let applied: Map<string, string>;
     try {
-      const rows = await prisma.$queryRaw<{ migration_name: string }[]>`
-        SELECT migration_name FROM "_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`;
-      applied = new Set(rows.map((r) => r.migration_name));
+      applied = await appliedChecksums(database.pool);
     } catch {
       return { ready: false, reason: "database unreachable" };
     }

@@ -25,10 +25,6 @@ export function errorResponse(
   });
 }
 
-/** A `400 invalid_request` with a description. */
-export const invalidRequestResponse = (description: string): Response =>
-  errorResponse(400, "invalid_request", description);
-
 /** The one mapping from thrown errors to REST responses. Unexpected errors are logged and masked. */
 export function responseForError(error: unknown, log: Logger): Response {
   if (error instanceof AuthError) {

@@ -3,18 +3,24 @@ import type { Plugin } from "graphql-yoga";
 import type { JSONWebKeySet } from "jose";
 import type { Registry } from "prom-client";
 import { bearerTokenOf, type BearerVerifier } from "../auth/bearer.js";
+import { basicCredentials, type ClientAuthenticator } from "../auth/client-authentication.js";
 import { DomainError } from "../domain/errors.js";
-import type { UserInfoService } from "../domain/service.js";
+import type { OtpService } from "../domain/otp/send-otp.js";
+import type { OtpRequester } from "../domain/requesters.js";
+import type { UserInfoService } from "../domain/user-info.js";
 import type { Logger } from "../logger.js";
-import type { OtpService } from "../otp/service.js";
-import type { Readiness } from "../persistence/readiness.js";
+import type { Readiness } from "../observability/readiness.js";
 import { PayloadTooLargeError, readJsonBody } from "./body.js";
+import { claimsOf } from "./claims.js";
+import { decodeSendOtpCommand, decodeUpdateCommand } from "./decode.js";
 import { errorResponse, ok, responseForError } from "./responses.js";
+
 
 /** What the REST face needs. */
 export interface RestDeps {
   readonly userInfo: UserInfoService;
   readonly otp: OtpService;
+  readonly authenticateClient: ClientAuthenticator;
   /** The address of the client that sent a request, if known. */
   readonly clientAddress: (request: Request, serverContext: unknown) => string | undefined;
   readonly verifyBearer: BearerVerifier;
@@ -29,54 +35,34 @@ export interface RestDeps {
 
 type Handler = (request: Request, serverContext: unknown) => Promise<Response>;
 
-/**
- * The credentials of an `Authorization: Basic` header: `base64(urlencode(client_id) ":" urlencode(secret))`
- * (RFC 6749 2.3.1), or `undefined` for another scheme.
- * @throws DomainError `invalid_client` when the header cannot be decoded
- */
-export function basicCredentials(authorization: string | null): { clientId: string; secret: string } | undefined {
-  const match = /^Basic[ \t]+([A-Za-z0-9+/=]+)\s*$/i.exec(authorization?.trim() ?? "");
-  if (match === null) {
-    if (/^Basic(\s|$)/i.test(authorization?.trim() ?? "")) throw new DomainError("invalid_client");
-    return undefined;
-  }
-  const decoded = Buffer.from(match[1]!, "base64").toString("utf8");
-  const colon = decoded.indexOf(":");
-  if (colon < 0) throw new DomainError("invalid_client");
-  try {
-    const formDecode = (s: string) => decodeURIComponent(s.replace(/\+/g, " "));
-    return { clientId: formDecode(decoded.slice(0, colon)), secret: formDecode(decoded.slice(colon + 1)) };
-  } catch {
-    throw new DomainError("invalid_client");
-  }
-}
-
 const methodNotAllowed = (allow: string) =>
   errorResponse(405, "invalid_request", `Method not allowed; use ${allow}.`, { allow });
 
 /** The Tencent-compatible REST routes: thin adapters that parse, call the domain, and map the result. */
 export function createRestRoutes(deps: RestDeps): Map<string, Handler> {
-  const { userInfo, otp, clientAddress, verifyBearer, devJwks, log, readiness, metrics } = deps;
+  const { userInfo, otp, authenticateClient, clientAddress, verifyBearer, devJwks, log, readiness, metrics } = deps;
   const routes = new Map<string, Handler>();
 
   routes.set("/userinfo", async (request) => {
     if (request.method !== "GET" && request.method !== "PATCH") return methodNotAllowed("GET, PATCH");
     const principal = await verifyBearer(request.headers.get("authorization"));
-    if (request.method === "GET") return ok(await userInfo.getUserInfo(principal));
-    return ok(await userInfo.updateUserInfo(principal, await readJsonBody(request)));
+    if (request.method === "GET") return ok(claimsOf(await userInfo.userInfo(principal)));
+    const command = decodeUpdateCommand(await readJsonBody(request));
+    return ok(claimsOf(await userInfo.updateUserInfo(principal, command)));
   });
 
   routes.set("/otp/send", async (request, serverContext) => {
     if (request.method !== "POST") return methodNotAllowed("POST");
     const authorization = request.headers.get("authorization");
     const basic = basicCredentials(authorization);
-    let requester;
-    if (basic !== undefined) requester = await otp.authenticateClient(basic.clientId, basic.secret);
+    const address = clientAddress(request, serverContext);
+    let requester: OtpRequester;
+    if (basic !== undefined) requester = { kind: "client", clientId: await authenticateClient(basic), address };
     else if (bearerTokenOf(authorization) !== undefined) {
-      requester = { kind: "user", principal: await verifyBearer(authorization) } as const;
+      requester = { kind: "user", principal: await verifyBearer(authorization), address };
     } else throw new DomainError("invalid_client");
-    const body = await readJsonBody(request);
-    const { otpToken } = await otp.sendOtp(requester, body, clientAddress(request, serverContext));
+    const command = decodeSendOtpCommand(await readJsonBody(request));
+    const { otpToken } = await otp.sendOtp(requester, command);
     return ok({ otp_token: otpToken }, { "cache-control": "no-store" });
   });
 

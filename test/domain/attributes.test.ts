@@ -4,9 +4,14 @@ import {
   canonicalTimeZone,
   isEmailAddress,
   normalizePhoneNumber,
-  parseUpdateRequest,
+  type CustomAttributeDefinition,
 } from "../../src/domain/attributes.js";
 import { DomainError } from "../../src/domain/errors.js";
+import { validateUpdate, WRONG_TYPE } from "../../src/domain/update-command.js";
+import { decodeUpdateCommand } from "../../src/rest/decode.js";
+
+/** A REST body through the REST face's decoder and the domain's rules. */
+const parseUpdateRequest = (body: unknown, custom: readonly CustomAttributeDefinition[]) => validateUpdate(decodeUpdateCommand(body), custom);
 
 describe("normalizePhoneNumber", () => {
   it.each([
@@ -55,7 +60,7 @@ describe("canonicalTimeZone and canonicalLocale", () => {
   });
 });
 
-describe("parseUpdateRequest", () => {
+describe("validateUpdate (of decoded REST bodies)", () => {
   const custom = [
     { name: "team", type: "string", pattern: "[a-z]+", writable: true },
     { name: "level", type: "number", pattern: null, writable: false },
@@ -94,9 +99,22 @@ describe("parseUpdateRequest", () => {
       profile: { name: "N", locale: null },
       customSet: { team: "core" },
       customUnset: [],
-      phoneNumber: undefined,
-      email: { value: "A@B.c", target: "a@b.c", otpToken: "t", otp: "123456" },
+      verified: [{ attribute: "email", value: "A@B.c", target: "a@b.c", otpToken: "t", otp: "123456" }],
     });
+  });
+
+  it("reports a value of the wrong JSON type as illegal, after malformed addresses", () => {
+    const companions = { email_otp_token: "t", email_otp: "1" };
+    expect(codeOf({ name: 5, email: "bad", ...companions })).toBe("malformed_email");
+    expect(codeOf({ name: 5, email: "a@b.c", ...companions })).toBe("illegal_parameter_value");
+    expect(codeOf({ email: 5, ...companions })).toBe("malformed_email");
+    expect(codeOf({ email: "a@b.c", email_otp_token: 5, email_otp: "1" })).toBe("illegal_parameter_value");
+    expect(decodeUpdateCommand({ name: 5, nickname: null }).profile).toEqual({ name: WRONG_TYPE, nickname: null });
+  });
+
+  it("treats keys named like an object's prototype as unknown attributes", () => {
+    expect(codeOf(JSON.parse('{"__proto__": {"team": "x"}}'))).toBe("invalid_request: Unknown attribute(s) found.");
+    expect(codeOf(JSON.parse('{"constructor": 1}'))).toBe("invalid_request: Unknown attribute(s) found.");
   });
 
   it("anchors custom patterns to the whole value", () => {

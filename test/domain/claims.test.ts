@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { claimsListFor, filterClaims } from "../../src/domain/claims.js";
+import { claimsListFor, userInfoOf } from "../../src/domain/claims.js";
+import type { CustomAttributeDefinition } from "../../src/domain/attributes.js";
 import type { UserRecord } from "../../src/domain/ports.js";
+import { claimsOf } from "../../src/rest/claims.js";
+
+/** The claims a REST client reads: the domain's filtered view, rendered by the REST face. */
+const filterClaims = (user: UserRecord, allowed: readonly string[], custom: readonly CustomAttributeDefinition[]) =>
+  claimsOf(userInfoOf(user, allowed, custom));
 
 const user: UserRecord = {
   sub: "u1",
@@ -36,6 +42,11 @@ describe("claims", () => {
   it("applies a registered list, keeps sub, drops authenticationMethod", () => {
     const allowed = claimsListFor(["email", "authenticationMethod", "nickname"], ["name"], custom);
     expect(filterClaims(user, allowed, custom)).toEqual({ sub: "u1", email: "a@b.c" });
+  });
+
+  it("gives the typed view GraphQL renders: only what the application may read", () => {
+    const view = userInfoOf(user, claimsListFor(["email", "team"], undefined, custom), custom);
+    expect(view).toEqual({ sub: "u1", email: "a@b.c", customAttributes: { team: "core" }, version: 3 });
   });
 
   it("uses the operator's default list for unknown applications", () => {

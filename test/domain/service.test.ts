@@ -10,8 +10,9 @@ import {
   type UserChanges,
   type UserRecord,
 } from "../../src/domain/ports.js";
-import { createUserInfoService } from "../../src/domain/service.js";
-import { createOtpIssuer } from "../../src/otp/issuer.js";
+import { createOtpIssuer } from "../../src/domain/otp/challenges.js";
+import type { UpdateCommand } from "../../src/domain/update-command.js";
+import { createUserInfoService } from "../../src/domain/user-info.js";
 import { testClock } from "../support/gateway.js";
 
 /**
@@ -136,15 +137,11 @@ describe("user-info service with fake ports", () => {
     const { service, alice, otp, codeOf, memory } = setup();
     const phone = await otp("sms", "13800138000");
     const email = await otp("email", "a@example.com");
-    const body = (p: string, e: string) => ({
-      phone_number: "13800138000",
-      phone_number_otp_token: phone.token,
-      phone_number_otp: p,
-      email: "a@example.com",
-      email_otp_token: email.token,
-      email_otp: e,
+    const body = (p: string, e: string, emailToken = email.token): UpdateCommand => ({
+      phoneNumber: { value: "13800138000", otpToken: phone.token, otp: p },
+      email: { value: "a@example.com", otpToken: emailToken, otp: e },
     });
-    expect(await codeOf(service.updateUserInfo(alice, { ...body("0", "0"), email_otp_token: "nope" }))).toBe("bad_email_otp_token");
+    expect(await codeOf(service.updateUserInfo(alice, body("0", "0", "nope")))).toBe("bad_email_otp_token");
     expect(memory.challenges().map((c) => c.attempts)).toEqual([0, 0]);
     expect(await codeOf(service.updateUserInfo(alice, body("000000", "000000")))).toBe("bad_phone_number_otp");
     expect(memory.challenges().map((c) => c.attempts)).toEqual([1, 1]);
@@ -159,7 +156,7 @@ describe("user-info service with fake ports", () => {
     const { service, alice, otp, codeOf, memory } = setup();
     await memory.store.users.create({ sub: "bob", email: "Taken@example.com", createdAt: new Date() });
     const email = await otp("email", "taken@example.com");
-    const body = { email: "taken@example.com", email_otp_token: email.token, email_otp: email.code };
+    const body = { email: { value: "taken@example.com", otpToken: email.token, otp: email.code } };
     expect(await codeOf(service.updateUserInfo(alice, body))).toBe("duplicate_email");
     expect(memory.challenges()[0]?.consumedAt).toBeNull();
     expect(memory.audits).toHaveLength(0);
@@ -167,11 +164,11 @@ describe("user-info service with fake ports", () => {
 
   it("reports a missing user last, and without just-in-time provisioning only", async () => {
     const strict = setup(false);
-    expect(await strict.codeOf(strict.service.updateUserInfo(strict.alice, { nickname: "" }))).toBe("illegal_parameter_value");
-    expect(await strict.codeOf(strict.service.updateUserInfo(strict.alice, { nickname: "x" }))).toBe("user_not_found");
-    expect(await strict.codeOf(strict.service.getUserInfo(strict.alice))).toBe("user_not_found");
+    expect(await strict.codeOf(strict.service.updateUserInfo(strict.alice, { profile: { nickname: "" } }))).toBe("illegal_parameter_value");
+    expect(await strict.codeOf(strict.service.updateUserInfo(strict.alice, { profile: { nickname: "x" } }))).toBe("user_not_found");
+    expect(await strict.codeOf(strict.service.userInfo(strict.alice))).toBe("user_not_found");
     const jit = setup(true);
-    expect(await jit.service.updateUserInfo(jit.alice, { nickname: "x" })).toMatchObject({ sub: "alice", nickname: "x" });
+    expect(await jit.service.updateUserInfo(jit.alice, { profile: { nickname: "x" } })).toMatchObject({ sub: "alice", nickname: "x" });
     expect(jit.memory.audits).toEqual([{ clientId: "web", attributes: ["nickname"], changes: { nickname: "x" } }]);
   });
 });

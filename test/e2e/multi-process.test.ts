@@ -6,10 +6,11 @@ import { join } from "node:path";
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from "jose";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createOtpIssuer } from "../../src/otp/issuer.js";
-import { cryptoRandom } from "../../src/otp/secrets.js";
-import { createPrismaClient, type PrismaClient } from "../../src/persistence/prisma.js";
-import { createPrismaStore } from "../../src/persistence/store.js";
+import { createOtpIssuer } from "../../src/domain/otp/challenges.js";
+import { cryptoRandom } from "../../src/domain/otp/secrets.js";
+import { connectDatabase, type Database, type PrismaClient } from "../../src/persistence/database.js";
+import { createStore } from "../../src/persistence/store.js";
+import { inspectionClient } from "../support/gateway.js";
 import { createTestDatabase, type TestDatabase } from "../support/database.js";
 import { startGatewayProcess, type GatewayProcess } from "../support/process.js";
 
@@ -22,6 +23,7 @@ let dir: string;
 let key: CryptoKey;
 let gateways: GatewayProcess[];
 let prisma: PrismaClient;
+let connection: Database;
 let receiver: { url: string; codes: Map<string, string>; hold: boolean; held: (() => void)[]; arrived: (() => void)[]; server: Server };
 let n = 0;
 
@@ -47,7 +49,7 @@ async function call(gateway: GatewayProcess, method: string, path: string, sub: 
 
 /** An update_userinfo challenge made with the domain's issuing function, on the shared database. */
 async function challenge(channel: "email" | "sms", target: string, sub: string) {
-  const issue = createOtpIssuer({ otps: createPrismaStore(prisma).otps, clock: { now: () => new Date() }, random: cryptoRandom });
+  const issue = createOtpIssuer({ otps: createStore(connection).otps, clock: { now: () => new Date() }, random: cryptoRandom });
   const issued = await issue({ channel, target, usage: "update_userinfo", clientId: "web", userSub: sub });
   return { token: issued.otpToken, code: issued.code };
 }
@@ -88,12 +90,14 @@ beforeAll(async () => {
   database = await createTestDatabase();
   // (e) Three processes start at the same moment on an empty database.
   gateways = await Promise.all([0, 1, 2].map(() => startGatewayProcess(environment())));
-  prisma = createPrismaClient(database.url, 4);
+  prisma = inspectionClient(database.url);
+  connection = connectDatabase(database.url, 2);
 });
 
 afterAll(async () => {
   await Promise.all((gateways ?? []).map((g) => g.stop("SIGKILL")));
   await prisma?.$disconnect();
+  await connection?.close();
   await database?.close();
   receiver?.server.closeAllConnections();
   receiver?.server.close();

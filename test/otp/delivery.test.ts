@@ -5,7 +5,8 @@ import { Writable } from "node:stream";
 import { SMTPServer } from "smtp-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "../../src/logger.js";
-import { logSender, smtpSender, webhookSender } from "../../src/otp/delivery.js";
+import { logSender, smtpSender, webhookSender } from "../../src/delivery/otp-senders.js";
+import { DeliveryFailure } from "../../src/domain/ports.js";
 import { createTestDatabase, type TestDatabase } from "../support/database.js";
 import { createTestGateway, jsonRequest } from "../support/gateway.js";
 
@@ -116,6 +117,28 @@ describe("webhook delivery", () => {
     } finally {
       await receiver.close();
     }
+  });
+
+  it("tells whether a failed delivery may have reached the provider (and so counts against the limits)", async () => {
+    const message = { channel: "sms", to: "13800138000", code: "123456", usage: "login", expiresAt: new Date() } as const;
+    const failureOf = async (url: string, timeoutMs = 2000) => {
+      try {
+        await webhookSender({ url, secret: SECRET, timeoutMs }).send(message);
+      } catch (error) {
+        expect(error).toBeInstanceOf(DeliveryFailure);
+        return (error as DeliveryFailure).mayHaveBeenSent;
+      }
+      throw new Error("the delivery succeeded");
+    };
+    for (const [answer, mayHaveBeenSent] of [[500, true], [503, true], [404, false], [400, false], ["hang", true]] as const) {
+      const receiver = await startReceiver(() => answer);
+      try {
+        expect([answer, await failureOf(receiver.url, 300)]).toEqual([answer, mayHaveBeenSent]);
+      } finally {
+        await receiver.close();
+      }
+    }
+    expect(await failureOf("http://127.0.0.1:1/otp")).toBe(false);
   });
 
   it("fails when nothing listens", async () => {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hashClientSecret } from "../../src/auth/client-secrets.js";
+import { DeliveryFailure } from "../../src/domain/ports.js";
 import { createTestGateway, jsonRequest, type TestGateway } from "../support/gateway.js";
 
 let gw: TestGateway;
@@ -254,27 +255,54 @@ describe("rate limits", () => {
 });
 
 describe("delivery failure", () => {
-  it("answers 503, issues no token and counts nothing", async () => {
-    let fail = true;
-    const flaky = await createTestGateway({
+  /** A gateway on the shared database whose sender fails with `failure` while `state.fail` is set. */
+  async function failingGateway(failure: () => Error) {
+    const state = { fail: true };
+    const gateway = await createTestGateway({
       database: gw.database,
       clock: gw.clock,
       sender: {
         async send() {
-          if (fail) throw new Error("provider down");
+          if (state.fail) throw failure();
         },
       },
     });
+    return { gateway, state };
+  }
+
+  it("answers 503 and issues no token; a delivery refused before sending counts nothing", async () => {
+    const { gateway, state } = await failingGateway(() => new DeliveryFailure("provider unreachable", false));
     try {
       const email = `${unique("down")}@example.com`;
-      const failed = await send(WEB, { email }, {}, flaky);
+      const failed = await send(WEB, { email }, {}, gateway);
       expect(failed.status).toBe(503);
       expect(failed.body).toEqual({ error: "temporarily_unavailable", error_description: "Failed to send OTP. Please try again later." });
-      expect(await flaky.prisma.otpChallenge.count({ where: { target: email } })).toBe(0);
-      fail = false;
-      expect((await send(WEB, { email }, {}, flaky)).status).toBe(200);
+      expect(await gateway.prisma.otpChallenge.count({ where: { target: email } })).toBe(0);
+      expect(await gateway.prisma.rateLimitEvent.count({ where: { key: `target:email:${email}` } })).toBe(0);
+      state.fail = false;
+      expect((await send(WEB, { email }, {}, gateway)).status).toBe(200);
     } finally {
-      await flaky.close();
+      await gateway.close();
+    }
+  });
+
+  it.each([
+    ["a timeout or 5xx (the provider may have sent it)", () => new DeliveryFailure("webhook answered 502", true)],
+    ["an unclassified error", () => new Error("socket hang up")],
+  ])("counts %s against every limit", async (_case, failure) => {
+    const { gateway, state } = await failingGateway(failure);
+    try {
+      const email = `${unique("maybe")}@example.com`;
+      expect((await send(WEB, { email }, {}, gateway)).status).toBe(503);
+      expect(await gateway.prisma.otpChallenge.count({ where: { target: email } })).toBe(0);
+      expect(await gateway.prisma.rateLimitEvent.count({ where: { key: { in: [`target:email:${email}`, "client:web"] } } })).toBeGreaterThanOrEqual(2);
+      state.fail = false;
+      const again = await send(WEB, { email }, {}, gateway);
+      expect(again.status).toBe(400);
+      expect(again.body).toEqual({ error: "email_rate_limit_exceeded", error_description: "Email rate limit exceeded for same email" });
+      expect(again.headers.get("retry-after")).toBe("30");
+    } finally {
+      await gateway.close();
     }
   });
 });

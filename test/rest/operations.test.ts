@@ -3,7 +3,7 @@ import { createApp } from "../../src/app.js";
 import { localKeys } from "../../src/auth/bearer.js";
 import { createLogger } from "../../src/logger.js";
 import { createMetrics } from "../../src/observability/metrics.js";
-import { createPrismaClient } from "../../src/persistence/prisma.js";
+import { connectDatabase } from "../../src/persistence/database.js";
 import { databaseReadiness } from "../../src/persistence/readiness.js";
 import { createTestGateway, jsonRequest, recordingSender, type TestGateway } from "../support/gateway.js";
 
@@ -35,14 +35,14 @@ describe("health and readiness", () => {
   });
 
   it("is ready when the database answers and every migration is applied", async () => {
-    const app = appWith({ readiness: databaseReadiness(gw.prisma) });
+    const app = appWith({ readiness: databaseReadiness(gw.db) });
     const response = await get(app, "/readyz");
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ status: "ready" });
   });
 
   it("is not ready with a pending migration, or without a database", async () => {
-    const readiness = databaseReadiness(gw.prisma);
+    const readiness = databaseReadiness(gw.db);
     const [last] = await gw.prisma.$queryRaw<{ migration_name: string }[]>`
       SELECT migration_name FROM "_prisma_migrations" ORDER BY migration_name DESC LIMIT 1`;
     await gw.prisma.$executeRaw`UPDATE "_prisma_migrations" SET rolled_back_at = now() WHERE migration_name = ${last!.migration_name}`;
@@ -53,13 +53,13 @@ describe("health and readiness", () => {
     } finally {
       await gw.prisma.$executeRaw`UPDATE "_prisma_migrations" SET rolled_back_at = NULL WHERE migration_name = ${last!.migration_name}`;
     }
-    const nowhere = createPrismaClient("postgresql://postgres@127.0.0.1:1/nowhere", 1);
+    const nowhere = connectDatabase("postgresql://postgres@127.0.0.1:1/nowhere", 1);
     try {
       const response = await get(appWith({ readiness: databaseReadiness(nowhere) }), "/readyz");
       expect(response.status).toBe(503);
       expect(await response.json()).toEqual({ status: "not_ready", reason: "database unreachable" });
     } finally {
-      await nowhere.$disconnect();
+      await nowhere.close();
     }
   });
 });

@@ -164,7 +164,7 @@ describe("PATCH /userinfo with OTP", () => {
 
   it("accepts a token sent with the application's credentials (bound to no user)", async () => {
     const sub = freshSub();
-    const issued = await gw.app.issueOtp({
+    const issued = await gw.issueOtp({
       channel: "email",
       target: `${sub}@example.com`,
       usage: "update_userinfo",
@@ -185,7 +185,7 @@ describe("PATCH /userinfo with OTP", () => {
       [
         "issued for another usage",
         async (sub) => {
-          const issued = await gw.app.issueOtp({ channel: "email", target: `${sub}@example.com`, usage: "login", clientId: "web", userSub: sub });
+          const issued = await gw.issueOtp({ channel: "email", target: `${sub}@example.com`, usage: "login", clientId: "web", userSub: sub });
           return { token: issued.otpToken, code: issued.code };
         },
       ],

@@ -6,14 +6,15 @@ import { localKeys } from "../../src/auth/bearer.js";
 import { loadDevIssuer, type DevIssuer, type DevTokenClaims } from "../../src/auth/dev-issuer.js";
 import { loadConfig, type Config } from "../../src/config.js";
 import type { Channel } from "../../src/domain/attributes.js";
-import type { Clock, Store } from "../../src/domain/ports.js";
+import { PrismaPg } from "@prisma/adapter-pg";
+import { createOtpIssuer, type OtpIssuer } from "../../src/domain/otp/challenges.js";
+import type { OtpRandom } from "../../src/domain/otp/secrets.js";
+import type { Clock, OtpMessage, OtpSender, Store } from "../../src/domain/ports.js";
 import { createLogger } from "../../src/logger.js";
 import type { GraphiQLSetup } from "../../src/graphql/server.js";
-import type { OtpMessage, OtpSender } from "../../src/otp/delivery.js";
-import type { OtpRandom } from "../../src/otp/secrets.js";
+import { connectDatabase, PrismaClient, type Database } from "../../src/persistence/database.js";
 import { migrate } from "../../src/persistence/migrations.js";
-import { createPrismaClient, type PrismaClient } from "../../src/persistence/prisma.js";
-import { createPrismaStore } from "../../src/persistence/store.js";
+import { createStore } from "../../src/persistence/store.js";
 import { createTestDatabase, type TestDatabase } from "./database.js";
 
 /** A clock the test moves by hand. */
@@ -66,6 +67,10 @@ export interface TestGateway {
   fetch(path: string, init?: RequestInit): Promise<Response>;
   /** Mints a development token (issuer, clock and default client `web` filled in). */
   token(sub: string, claims?: Partial<DevTokenClaims>): Promise<string>;
+  /** The gateway's connection (pool and transactions). */
+  readonly db: Database;
+  /** Issues a challenge through the domain's issuing function, without delivery or limits. */
+  readonly issueOtp: OtpIssuer;
   /** Issues an `update_userinfo` challenge through the domain's issuing function; returns its token and code. */
   otp(channel: Channel, target: string, by: { sub: string; clientId?: string | null }): Promise<{ token: string; code: string }>;
   close(): Promise<void>;
@@ -104,12 +109,14 @@ export async function createTestGateway(options: TestGatewayOptions = {}): Promi
   const dataDir = mkdtempSync(join(tmpdir(), "userinfo-key-"));
   // Tests change applications and attribute definitions between requests, through other store objects too.
   const config = loadConfig({ DATA_DIR: dataDir, LOOKUP_CACHE_TTL_MS: "0", ...options.env });
-  const prisma = createPrismaClient(database.url, 5);
-  const store = (options.wrapStore ?? ((s: Store) => s))(createPrismaStore(prisma));
+  const connection = connectDatabase(database.url, 5);
+  const prisma = inspectionClient(database.url);
+  const store = (options.wrapStore ?? ((s: Store) => s))(createStore(connection));
   const clock = options.clock ?? testClock();
   const random = testRandom();
   const issuer = await loadDevIssuer(dataDir);
   const recording = recordingSender();
+  const issueOtp = createOtpIssuer({ otps: store.otps, clock, random });
   const app = createApp({
     config,
     store,
@@ -134,8 +141,10 @@ export async function createTestGateway(options: TestGatewayOptions = {}): Promi
     fetch: (path, init) => Promise.resolve(app.yoga.fetch(new Request(`http://localhost${path}`, init))),
     token: (sub, claims = {}) =>
       issuer.mint({ sub, issuer: config.auth.issuer, clientId: "web", now: clock.now(), ...claims }),
+    db: connection,
+    issueOtp,
     async otp(channel, target, by) {
-      const issued = await app.issueOtp({
+      const issued = await issueOtp({
         channel,
         target,
         usage: "update_userinfo",
@@ -146,10 +155,16 @@ export async function createTestGateway(options: TestGatewayOptions = {}): Promi
     },
     async close() {
       await prisma.$disconnect();
+      await connection.close();
       if (options.database === undefined) await database.close();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** A Prisma client for tests to look into the database with (the gateway itself uses raw statements). */
+export function inspectionClient(url: string): PrismaClient {
+  return new PrismaClient({ adapter: new PrismaPg({ connectionString: url, max: 2 }) });
 }
 
 /** A JSON request with a bearer token. */

@@ -1,11 +1,37 @@
-import { GraphQLError, Kind, valueFromASTUntyped } from "graphql";
+import { GraphQLError, Kind, valueFromASTUntyped, type ValueNode } from "graphql";
 import { builder } from "../builder.js";
+
+/**
+ * A JSON literal's value, with variables inside it substituted. Unlike graphql-js' `valueFromASTUntyped`, object keys
+ * are defined rather than assigned, so that a key named `__proto__` stays a key (and is refused as an unknown
+ * attribute) instead of replacing the object's prototype and vanishing.
+ */
+export function jsonLiteral(ast: ValueNode, variables: Record<string, unknown> | null | undefined): unknown {
+  switch (ast.kind) {
+    case Kind.OBJECT: {
+      const object: Record<string, unknown> = {};
+      for (const field of ast.fields) {
+        Object.defineProperty(object, field.name.value, {
+          value: jsonLiteral(field.value, variables),
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      }
+      return object;
+    }
+    case Kind.LIST:
+      return ast.values.map((value) => jsonLiteral(value, variables));
+    default:
+      return valueFromASTUntyped(ast, variables);
+  }
+}
 
 builder.scalarType("JSON", {
   description: "Any JSON value.",
   serialize: (value) => value,
   parseValue: (value) => value,
-  parseLiteral: (ast, variables) => valueFromASTUntyped(ast, variables),
+  parseLiteral: (ast, variables) => jsonLiteral(ast, variables),
 });
 
 builder.scalarType("Timestamp", {

@@ -1,4 +1,5 @@
-import { OTP_USAGES } from "../../domain/ports.js";
+import { OTP_USAGES } from "../../domain/otp/challenges.js";
+import type { SendOtpCommand } from "../../domain/otp/send-otp.js";
 import { builder } from "../builder.js";
 import { asResult, DeliveryFailedError, InvalidRequestError, MalformedAddressError, RateLimitExceededError } from "./errors.js";
 
@@ -40,10 +41,12 @@ builder.mutationField("sendOtp", (t) =>
     },
     resolve: async (_root, { input }, ctx) => {
       const principal = await ctx.principal();
-      const body: Record<string, unknown> = { usage: input.usage ?? "update_userinfo" };
-      if (Object.hasOwn(input, "phoneNumber")) body.phone_number = input.phoneNumber;
-      if (Object.hasOwn(input, "email")) body.email = input.email;
-      return asResult(() => ctx.otp.sendOtp({ kind: "user", principal }, body, ctx.clientAddress));
+      const command: SendOtpCommand = {
+        usage: input.usage ?? "update_userinfo",
+        ...(Object.hasOwn(input, "phoneNumber") && { phoneNumber: input.phoneNumber }),
+        ...(Object.hasOwn(input, "email") && { email: input.email }),
+      };
+      return asResult(() => ctx.otp.sendOtp({ kind: "user", principal, address: ctx.clientAddress }, command));
     },
   }),
 );

@@ -1,5 +1,6 @@
-import { isReservedAttributeName } from "../../domain/attributes.js";
+import type { ProfileAttribute } from "../../domain/attributes.js";
 import { invalidRequest } from "../../domain/errors.js";
+import type { IdentifierChange, JsonValue, UpdateCommand } from "../../domain/update-command.js";
 import { builder } from "../builder.js";
 import {
   asResult,
@@ -13,27 +14,20 @@ import {
 } from "./errors.js";
 import { UserInfo } from "./user-info.js";
 
-/** Input fields and the REST attribute each stands for. */
-const ATTRIBUTES = {
-  phoneNumber: "phone_number",
-  phoneNumberOtpToken: "phone_number_otp_token",
-  phoneNumberOtp: "phone_number_otp",
-  email: "email",
-  emailOtpToken: "email_otp_token",
-  emailOtp: "email_otp",
-  name: "name",
-  nickname: "nickname",
-  zoneinfo: "zoneinfo",
-  locale: "locale",
+const PROFILE_FIELDS = ["name", "nickname", "zoneinfo", "locale"] as const;
+const IDENTIFIER_FIELDS = {
+  phoneNumber: { value: "phoneNumber", otpToken: "phoneNumberOtpToken", otp: "phoneNumberOtp" },
+  email: { value: "email", otpToken: "emailOtpToken", otp: "emailOtp" },
 } as const;
+const STRING_FIELDS = [...PROFILE_FIELDS, ...Object.values(IDENTIFIER_FIELDS).flatMap((f) => Object.values(f))];
 
 const UpdateUserInfoInput = builder.inputType("UpdateUserInfoInput", {
   description:
     "The attributes to change, as in `PATCH /userinfo`. An omitted field is left alone; null removes name, nickname, " +
     "zoneinfo or locale. `phoneNumber` and `email` need their OTP token and code.",
   fields: (t) => ({
-    ...(Object.fromEntries(Object.keys(ATTRIBUTES).map((field) => [field, t.string({ required: false })])) as Record<
-      keyof typeof ATTRIBUTES,
+    ...(Object.fromEntries(STRING_FIELDS.map((field) => [field, t.string({ required: false })])) as Record<
+      (typeof STRING_FIELDS)[number],
       ReturnType<typeof t.string>
     >),
     customAttributes: t.field({
@@ -44,25 +38,30 @@ const UpdateUserInfoInput = builder.inputType("UpdateUserInfoInput", {
   }),
 });
 
-/**
- * The REST body an input stands for: the same keys, so that one parser applies every rule. A custom attribute named
- * like a built-in one stays unknown rather than becoming that built-in.
- */
-export function restBodyOf(input: Record<string, unknown>): Record<string, unknown> {
-  // No prototype: a custom attribute named "__proto__" stays a key (and unknown).
-  const body: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
-  for (const [field, attribute] of Object.entries(ATTRIBUTES)) {
-    if (Object.hasOwn(input, field)) body[attribute] = input[field];
-  }
-  const custom = input.customAttributes;
-  if (custom === undefined || custom === null) return body;
-  if (typeof custom !== "object" || Array.isArray(custom)) {
+type Input = Readonly<Record<string, unknown>>;
+
+/** The input as the domain's {@link UpdateCommand}: the same command `PATCH /userinfo` decodes its body into. */
+export function updateCommandOf(input: Input): UpdateCommand {
+  const given = (field: string) => Object.hasOwn(input, field);
+  const profile: Partial<Record<ProfileAttribute, string | null>> = {};
+  for (const field of PROFILE_FIELDS) if (given(field)) profile[field] = input[field] as string | null;
+  const identifier = (fields: (typeof IDENTIFIER_FIELDS)[keyof typeof IDENTIFIER_FIELDS]): IdentifierChange | undefined => {
+    const change: Record<string, string | null> = {};
+    for (const [part, field] of Object.entries(fields)) if (given(field)) change[part] = input[field] as string | null;
+    return Object.keys(change).length === 0 ? undefined : change;
+  };
+  const phoneNumber = identifier(IDENTIFIER_FIELDS.phoneNumber);
+  const email = identifier(IDENTIFIER_FIELDS.email);
+  return { profile, custom: customAttributesOf(input.customAttributes), ...(phoneNumber && { phoneNumber }), ...(email && { email }) };
+}
+
+/** The `customAttributes` JSON as attributes by name; any name is passed on (the domain knows which exist). */
+function customAttributesOf(value: unknown): ReadonlyMap<string, JsonValue> {
+  if (value === undefined || value === null) return new Map();
+  if (typeof value !== "object" || Array.isArray(value)) {
     throw invalidRequest("customAttributes must be an object.", "custom_attributes");
   }
-  for (const [name, value] of Object.entries(custom)) {
-    body[isReservedAttributeName(name) ? `customAttributes.${name}` : name] = value;
-  }
-  return body;
+  return new Map(Object.entries(value as Record<string, JsonValue>));
 }
 
 builder.mutationField("updateUserInfo", (t) =>
@@ -84,7 +83,7 @@ builder.mutationField("updateUserInfo", (t) =>
     },
     resolve: async (_root, { input }, ctx) => {
       const principal = await ctx.principal();
-      return asResult(() => ctx.userInfo.updateUserInfo(principal, restBodyOf(input as Record<string, unknown>)));
+      return asResult(() => ctx.userInfo.updateUserInfo(principal, updateCommandOf(input)));
     },
   }),
 );

@@ -1,39 +1,35 @@
-import { STANDARD_CLAIMS } from "../../domain/attributes.js";
-import type { Claims } from "../../domain/claims.js";
+import type { UserInfo as UserInfoResult } from "../../domain/claims.js";
 import { DomainError } from "../../domain/errors.js";
+import { claimsOf } from "../../rest/claims.js";
 import { builder } from "../builder.js";
 
-const standard: ReadonlySet<string> = new Set(STANDARD_CLAIMS);
-const text = (value: unknown) => (typeof value === "string" ? value : null);
-const flag = (value: unknown) => (typeof value === "boolean" ? value : null);
-
-/** The caller's claims, filtered for the calling application exactly as `GET /userinfo` filters them. */
-export const UserInfo = builder.objectRef<Claims>("UserInfo").implement({
+/** The caller's profile, filtered for the calling application exactly as `GET /userinfo` filters it. */
+export const UserInfo = builder.objectRef<UserInfoResult>("UserInfo").implement({
   description: "The signed-in user's profile. Claims the application may not read, or that have no value, are null.",
   fields: (t) => ({
-    sub: t.string({ resolve: (claims) => String(claims.sub) }),
-    name: t.string({ nullable: true, resolve: (claims) => text(claims.name) }),
-    nickname: t.string({ nullable: true, resolve: (claims) => text(claims.nickname) }),
-    email: t.string({ nullable: true, resolve: (claims) => text(claims.email) }),
-    emailVerified: t.boolean({ nullable: true, resolve: (claims) => flag(claims.email_verified) }),
-    phoneNumber: t.string({ nullable: true, resolve: (claims) => text(claims.phone_number) }),
-    phoneNumberVerified: t.boolean({ nullable: true, resolve: (claims) => flag(claims.phone_number_verified) }),
-    zoneinfo: t.string({ nullable: true, resolve: (claims) => text(claims.zoneinfo) }),
-    locale: t.string({ nullable: true, resolve: (claims) => text(claims.locale) }),
+    sub: t.exposeString("sub"),
+    name: t.string({ nullable: true, resolve: (info) => info.name }),
+    nickname: t.string({ nullable: true, resolve: (info) => info.nickname }),
+    email: t.string({ nullable: true, resolve: (info) => info.email }),
+    emailVerified: t.boolean({ nullable: true, resolve: (info) => info.emailVerified }),
+    phoneNumber: t.string({ nullable: true, resolve: (info) => info.phoneNumber }),
+    phoneNumberVerified: t.boolean({ nullable: true, resolve: (info) => info.phoneNumberVerified }),
+    zoneinfo: t.string({ nullable: true, resolve: (info) => info.zoneinfo }),
+    locale: t.string({ nullable: true, resolve: (info) => info.locale }),
     updatedAt: t.field({
       type: "Timestamp",
       nullable: true,
-      resolve: (claims) => (typeof claims.updated_at === "number" ? claims.updated_at : null),
+      resolve: (info) => (info.updatedAt === undefined ? null : Math.floor(info.updatedAt.getTime() / 1000)),
     }),
     customAttributes: t.field({
       type: "JSON",
       description: "The operator-defined attributes the application may read, by name.",
-      resolve: (claims) => Object.fromEntries(Object.entries(claims).filter(([name]) => !standard.has(name))),
+      resolve: (info) => info.customAttributes,
     }),
     claims: t.field({
       type: "JSON",
       description: "Exactly the body `GET /userinfo` answers with.",
-      resolve: (claims) => claims,
+      resolve: (info) => claimsOf(info),
     }),
   }),
 });
@@ -46,7 +42,7 @@ builder.queryField("userInfo", (t) =>
     resolve: async (_root, _args, ctx) => {
       const principal = await ctx.principal();
       try {
-        return await ctx.userInfo.getUserInfo(principal);
+        return await ctx.userInfo.userInfo(principal);
       } catch (error) {
         if (error instanceof DomainError && error.code === "user_not_found") return null;
         throw error;

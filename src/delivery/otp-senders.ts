@@ -3,29 +3,9 @@ import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import type { Transporter } from "nodemailer";
 import type { Channel } from "../domain/attributes.js";
-import { OTP_CODE_TTL_SECONDS } from "../domain/otp.js";
+import { DeliveryFailure, type OtpMessage, type OtpSender } from "../domain/ports.js";
+import { OTP_CODE_TTL_SECONDS } from "../domain/otp/challenges.js";
 import type { Logger } from "../logger.js";
-
-/** One code to deliver. */
-export interface OtpMessage {
-  readonly channel: Channel;
-  /** The normalized phone number, or the email address as the user gave it. */
-  readonly to: string;
-  readonly code: string;
-  readonly usage: string;
-  /** When the code stops being accepted. */
-  readonly expiresAt: Date;
-}
-
-/** Delivers codes. Rejects when the code could not be handed over; the send then fails with 503. */
-export interface OtpSender {
-  send(message: OtpMessage): Promise<void>;
-}
-
-/** A delivery that failed; its message is for logs only. */
-export class DeliveryError extends Error {
-  override name = "DeliveryError";
-}
 
 /** Development delivery: the code is written to the log, and nowhere else. */
 export function logSender(log: Logger): OtpSender {
@@ -76,9 +56,10 @@ export function webhookSender({ url, secret, timeoutMs }: { url: string; secret:
         outgoing.end(body);
       }).catch((error: unknown) => {
         const name = (error as Error).name === "AbortError" ? "TimeoutError" : (error as Error).name;
-        throw new DeliveryError(`webhook unreachable: ${name}`, { cause: error });
+        throw new DeliveryFailure(`webhook unreachable: ${name}`, !neverConnected(error), { cause: error });
       });
-      if (status < 200 || status > 299) throw new DeliveryError(`webhook answered ${status}`);
+      // A 4xx is the receiver refusing the message; a 5xx may come after it passed the message on.
+      if (status < 200 || status > 299) throw new DeliveryFailure(`webhook answered ${status}`, status >= 500 || status < 400);
     },
   };
 }
@@ -104,7 +85,9 @@ export function smtpSender({ url, from, timeoutMs }: { url: string; from: string
           text: `Your verification code is ${code}.\n\nIt expires in ${OTP_CODE_TTL_SECONDS} seconds. If you did not ask for it, ignore this email.\n`,
         });
       } catch (error) {
-        throw new DeliveryError(`SMTP delivery failed: ${(error as Error).message}`, { cause: error });
+        // nodemailer's "responseCode" is the server's answer: 5xx is a permanent refusal of the message.
+        const refused = neverConnected(error) || Number((error as { responseCode?: unknown }).responseCode) >= 500;
+        throw new DeliveryFailure(`SMTP delivery failed: ${(error as Error).message}`, !refused, { cause: error });
       }
     },
     close: () => void transport?.then((t) => t.close(), () => undefined),
@@ -116,8 +99,28 @@ export function channelRouter(senders: Partial<Record<Channel, OtpSender>>): Otp
   return {
     async send(message) {
       const sender = senders[message.channel];
-      if (sender === undefined) throw new DeliveryError(`no delivery configured for ${message.channel}`);
+      if (sender === undefined) throw new DeliveryFailure(`no delivery configured for ${message.channel}`, false);
       await sender.send(message);
+    },
+  };
+}
+
+/** True for a network error raised before any byte reached the receiver: nothing can have been delivered. */
+function neverConnected(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" && /^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|ECONNECTION|EDNS)$/.test(code);
+}
+
+/** Logs every failed delivery (without the code) and passes the failure on. */
+export function loggingFailures(sender: OtpSender, log: Logger): OtpSender {
+  return {
+    async send(message) {
+      try {
+        await sender.send(message);
+      } catch (error) {
+        log.warn({ err: error, channel: message.channel }, "OTP delivery failed");
+        throw error;
+      }
     },
   };
 }

@@ -1,18 +1,36 @@
 import { PrismaPg } from "@prisma/adapter-pg";
 import pg from "pg";
-import { PrismaClient } from "../generated/prisma/client.js";
+import { Prisma, PrismaClient } from "../generated/prisma/client.js";
 import { UnavailableError } from "../domain/errors.js";
 import { UniqueViolation } from "../domain/ports.js";
 
-export { PrismaClient };
-
-const pools = new WeakMap<PrismaClient, pg.Pool>();
+export { Prisma, PrismaClient };
 
 /**
- * A Prisma client on the PostgreSQL (or embedded) database at `url`, through the official pg adapter over a pool
- * this module owns (ended with the client), so that the hottest statements can use the same pool directly.
+ * Runs SQL statements (Prisma's tagged `Prisma.sql`, values always bound). Every query module is written against
+ * this one interface, whether its statements run inside a transaction or not.
  */
-export function createPrismaClient(url: string, poolSize: number): PrismaClient {
+export interface Executor {
+  query<T>(sql: Prisma.Sql): Promise<T[]>;
+}
+
+/** A database connection: a pg pool, and Prisma on the same pool for transactions (and its generated types). */
+export interface Database {
+  /** Statements outside any transaction, straight on the pool. */
+  readonly executor: Executor;
+  /** Runs `work` in one transaction (Prisma's interactive transaction): committed when it resolves. */
+  transaction<T>(work: (executor: Executor) => Promise<T>): Promise<T>;
+  /** The pool itself, for health checks. */
+  readonly pool: pg.Pool;
+  close(): Promise<void>;
+}
+
+/**
+ * Connects to the PostgreSQL database at `url` with a pool of `poolSize` connections, shared by Prisma's official
+ * pg adapter. Statements outside transactions skip Prisma's request pipeline, which costs more CPU than a short
+ * statement itself (measured: +10 % throughput on PATCH).
+ */
+export function connectDatabase(url: string, poolSize: number): Database {
   const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 5_000 });
   // An idle connection that dies (database restart, pg_terminate_backend) is dropped by the pool; without a
   // listener its 'error' event would end the process.
@@ -21,12 +39,34 @@ export function createPrismaClient(url: string, poolSize: number): PrismaClient 
     adapter: new PrismaPg(pool, { disposeExternalPool: true }),
     transactionOptions: { maxWait: 10_000, timeout: 10_000 },
   });
-  pools.set(prisma, pool);
-  return prisma;
+  return {
+    pool,
+    executor: translating({
+      query: async <T>(sql: Prisma.Sql) => (await pool.query(sql.text, sql.values as unknown[])).rows as T[],
+    }),
+    async transaction(work) {
+      try {
+        return await prisma.$transaction((tx) => work(translating({ query: <T>(sql: Prisma.Sql) => tx.$queryRaw<T[]>(sql) })));
+      } catch (error) {
+        throw translateDatabaseError(error);
+      }
+    },
+    close: () => prisma.$disconnect(),
+  };
 }
 
-/** The pg pool under a client made by {@link createPrismaClient}. */
-export const poolOf = (prisma: PrismaClient): pg.Pool | undefined => pools.get(prisma);
+/** An executor whose failures reach the domain in its own terms ({@link translateDatabaseError}). */
+function translating(executor: Executor): Executor {
+  return {
+    async query<T>(sql: Prisma.Sql) {
+      try {
+        return await executor.query<T>(sql);
+      } catch (error) {
+        throw translateDatabaseError(error);
+      }
+    },
+  };
+}
 
 const UNIQUE_INDEXES: Record<string, "email" | "phone_number"> = {
   users_email_lower_key: "email",

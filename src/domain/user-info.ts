@@ -1,0 +1,122 @@
+import { auditRecordOf } from "./audit.js";
+import { claimsListFor, userInfoOf, type UserInfo } from "./claims.js";
+import { DomainError } from "./errors.js";
+import { verifyOtps } from "./otp/challenges.js";
+import { UniqueViolation, type Clock, type Store, type TransactionalRepositories, type UserChanges, type UserRecord } from "./ports.js";
+import type { Principal } from "./requesters.js";
+import { namesUnknownAttribute, validateUpdate, type UpdateCommand, type VerifiedChange } from "./update-command.js";
+
+/** Dependencies of {@link createUserInfoService}. */
+export interface UserInfoServiceDeps {
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly jitProvisioning: boolean;
+  /** Claims of applications without a registered list; `undefined`: all. */
+  readonly defaultClaims: readonly string[] | undefined;
+}
+
+/** Reading and updating one's own profile: the use cases every face calls. */
+export type UserInfoService = ReturnType<typeof createUserInfoService>;
+
+/** Creates the user-info service. */
+export function createUserInfoService({ store, clock, jitProvisioning, defaultClaims }: UserInfoServiceDeps) {
+  /**
+   * The custom attribute definitions and the view of a profile for the calling application. A command that names an
+   * attribute the (cached) definitions do not know rereads them once: an operator may have just defined it.
+   */
+  async function viewFor(principal: Principal, command?: UpdateCommand) {
+    let [definitions, application] = await Promise.all([
+      store.customAttributes.list(),
+      principal.clientId === null ? null : store.applications.find(principal.clientId),
+    ]);
+    if (command !== undefined && namesUnknownAttribute(command, definitions)) {
+      definitions = await store.customAttributes.list({ fresh: true });
+    }
+    const allowed = claimsListFor(application?.claims ?? null, defaultClaims, definitions);
+    return { definitions, view: (user: UserRecord) => userInfoOf(user, allowed, definitions) };
+  }
+
+  /**
+   * The caller's profile as their application may read it.
+   * @throws DomainError `user_not_found` when it does not exist and just-in-time provisioning is off
+   */
+  async function userInfo(principal: Principal): Promise<UserInfo> {
+    const { view } = await viewFor(principal);
+    const user = jitProvisioning ? await store.users.provision(principal.sub, clock.now()) : await store.users.find(principal.sub);
+    if (user === null) throw new DomainError("user_not_found");
+    return view(user);
+  }
+
+  /**
+   * Applies an update and returns the profile after it. Fails in the order of the contract (SPEC 1.1); a failed
+   * update changes nothing except the attempt count of a token whose code was wrong.
+   * @throws DomainError
+   */
+  async function updateUserInfo(principal: Principal, command: UpdateCommand): Promise<UserInfo> {
+    const { definitions, view } = await viewFor(principal, command);
+    const update = validateUpdate(command, definitions);
+    const now = clock.now();
+    const phone = update.verified.find((v) => v.attribute === "phone_number");
+    const email = update.verified.find((v) => v.attribute === "email");
+    const changes: UserChanges = {
+      profile: update.profile,
+      customSet: update.customSet,
+      customUnset: update.customUnset,
+      ...(email && { email: email.value }),
+      ...(phone && { phoneNumber: phone.value }),
+      updatedAt: now,
+    };
+    const audit = auditRecordOf(changes, principal.clientId);
+    const write = { createIfMissing: jitProvisioning, audit };
+
+    if (update.verified.length === 0) {
+      if (isEmpty(changes)) return userInfo(principal);
+      const user = await store.users.write(principal.sub, changes, write);
+      if (user === null) throw new DomainError("user_not_found");
+      return view(user);
+    }
+
+    const outcome = await store
+      .transaction(async (tx) => {
+        const proof = await verifyOtps(tx, principal, update.verified, now);
+        // Returned rather than thrown: the transaction commits, so that wrong codes are counted.
+        if ("failure" in proof) return proof;
+        const user = await tx.users.write(principal.sub, changes, write);
+        if (user === null) throw await missingUserError(tx, principal, update.verified);
+        for (const challenge of proof.challenges) await tx.otps.consume(challenge.id, now);
+        return { user };
+      })
+      .catch((error: unknown) => {
+        if (error instanceof UniqueViolation) throw duplicateError(error.attribute);
+        throw error;
+      });
+    if ("failure" in outcome) throw outcome.failure;
+    return view(outcome.user);
+  }
+
+  return { userInfo, updateUserInfo };
+}
+
+function isEmpty(changes: UserChanges): boolean {
+  return (
+    Object.keys(changes.profile).length === 0 &&
+    Object.keys(changes.customSet).length === 0 &&
+    changes.customUnset.length === 0
+  );
+}
+
+const duplicateError = (attribute: "email" | "phone_number") =>
+  new DomainError(attribute === "email" ? "duplicate_email" : "duplicate_phone_number", { field: attribute });
+
+/** Without just-in-time provisioning a missing user is reported last: after a duplicate address. */
+async function missingUserError(
+  tx: TransactionalRepositories,
+  principal: Principal,
+  verified: readonly VerifiedChange[],
+): Promise<DomainError> {
+  for (const { attribute, value } of verified) {
+    const holder = await tx.users.holderOf(attribute, value);
+    if (holder !== null && holder !== principal.sub) return duplicateError(attribute);
+  }
+  return new DomainError("user_not_found");
+}
