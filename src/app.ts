@@ -46,6 +46,8 @@ export interface App {
   readonly yoga: YogaServerInstance<{ request: Request }, GraphQLContext>;
   readonly userInfo: UserInfoService;
   readonly otp: OtpService;
+  /** Every path the gateway serves (REST routes and `/graphql`). */
+  readonly routes: ReadonlySet<string>;
 }
 
 /** CORS for the configured browser origins; none configured: no CORS headers at all. */
@@ -84,7 +86,7 @@ export function createApp(deps: AppDeps): App {
   const routes = createRestRoutes({
     userInfo,
     otp,
-    authenticateClient: createClientAuthenticator({ applications: store.applications }),
+    authenticateClient: createClientAuthenticator({ applications: store.applications, clock }),
     clientAddress,
     verifyBearer,
     devJwks,
@@ -107,7 +109,7 @@ export function createApp(deps: AppDeps): App {
       restPlugin(routes),
     ],
   });
-  return { yoga, userInfo, otp };
+  return { yoga, userInfo, otp, routes: new Set([...routes.keys(), yoga.graphqlEndpoint]) };
 }
 
 /** Adds validation rules to every GraphQL document's validation. */

@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
 import { hashClientSecret } from "./auth/client-secrets.js";
 import { loadDevIssuer } from "./auth/dev-issuer.js";
-import { ConfigError, loadConfig, type Config } from "./config.js";
+import { ConfigError, loadConfig, splitList, type Config } from "./config.js";
 import {
   isEmailAddress,
   isReservedAttributeName,
@@ -61,12 +61,6 @@ async function withStore<T>(config: Config, work: (store: Store) => Promise<T>):
     }
   });
 }
-
-const splitList = (value: string) =>
-  value
-    .split(",")
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
 
 async function main(argv: string[]): Promise<string> {
   const { values, positionals } = parseArgs({

@@ -7,17 +7,17 @@ const bool = (fallback: boolean) =>
     .optional()
     .transform((v) => (v === undefined ? fallback : v === "true" || v === "1" || v === "yes"));
 
+/** The items of a comma-separated list, trimmed, empty ones dropped. */
+export const splitList = (value: string): string[] =>
+  value
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+
 const list = z
   .string()
   .optional()
-  .transform((v) =>
-    v === undefined
-      ? undefined
-      : v
-          .split(",")
-          .map((s) => s.trim())
-          .filter((s) => s.length > 0),
-  );
+  .transform((v) => (v === undefined ? undefined : splitList(v)));
 
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 

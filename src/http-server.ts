@@ -3,7 +3,9 @@ import type { App } from "./app.js";
 import type { Logger } from "./logger.js";
 import { routeOf, type Metrics } from "./observability/metrics.js";
 import { requestContext, requestIdOf } from "./observability/request-context.js";
-import { MAX_BODY_BYTES } from "./rest/body.js";
+
+/** The largest request body accepted (bytes), on every route. */
+export const MAX_BODY_BYTES = 64 * 1024;
 
 const TOO_LARGE = JSON.stringify({ error: "invalid_request", error_description: "The request body is too large." });
 
@@ -21,7 +23,7 @@ export function createHttpHandler(app: App, metrics: Metrics, log: Logger): Requ
     res.setHeader("x-request-id", requestId);
     res.once("finish", () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const route = routeOf(req.url);
+      const route = routeOf(req.url, app.routes);
       metrics.observeRequest(req.method ?? "", route, res.statusCode, seconds);
       requestContext.run({ requestId }, () =>
         log.info({ method: req.method, route, status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 }, "request"),

@@ -94,10 +94,20 @@ function describe(error: unknown): AuthError {
         return new AuthError("invalid_token", "The access token was not issued by the expected issuer");
       case "aud":
         return new AuthError("invalid_token", "The access token is not intended for this audience");
+      case "exp":
+        return new AuthError("invalid_token", "The access token has no expiry");
     }
   }
   return bearerErrors.undecodable();
 }
+
+// C0/C1 controls (NUL included), and surrogates that are not half of a pair: PostgreSQL refuses NUL in text, and
+// subjects that differ only in a lone surrogate would be stored as the same one.
+const UNFIT_IN_SUBJECT = /[\p{Cc}\p{Cs}]/u;
+
+/** A `sub` the gateway keys profiles by: a string of 1..255 UTF-16 units, well-formed, without control characters. */
+const isValidSubject = (sub: unknown): sub is string =>
+  typeof sub === "string" && sub.length >= 1 && sub.length <= 255 && !UNFIT_IN_SUBJECT.test(sub);
 
 /** Creates the verifier of SPEC 1.4: signature, issuer, audience, lifetime, then the `openid` scope. */
 export function createBearerVerifier({ keys, issuer, audience, clock, cacheSize = 0 }: BearerVerifierOptions): BearerVerifier {
@@ -114,6 +124,8 @@ export function createBearerVerifier({ keys, issuer, audience, clock, cacheSize 
         issuer,
         ...(audience === undefined ? {} : { audience }),
         algorithms: ALGORITHMS,
+        // A token without an expiry would be honoured forever.
+        requiredClaims: ["exp"],
         currentDate: now,
         clockTolerance: 5,
       }));
@@ -123,9 +135,7 @@ export function createBearerVerifier({ keys, issuer, audience, clock, cacheSize 
       }
       throw describe(error);
     }
-    if (typeof payload.sub !== "string" || payload.sub.length === 0 || payload.sub.length > 255) {
-      throw new AuthError("invalid_token", "The access token has no valid subject");
-    }
+    if (!isValidSubject(payload.sub)) throw new AuthError("invalid_token", "The access token has no valid subject");
     if (!scopesOf(payload).includes("openid")) throw bearerErrors.insufficientScope();
     const clientId = typeof payload.client_id === "string" ? payload.client_id : payload.azp;
     const principal = { sub: payload.sub, clientId: typeof clientId === "string" ? clientId : null };

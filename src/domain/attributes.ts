@@ -82,14 +82,21 @@ export function normalizePhoneNumber(input: string): string | undefined {
 }
 
 const ATEXT = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]";
-const DOT_ATOM = `${ATEXT}+(?:\\.${ATEXT}+)*`;
-const QUOTED_STRING = '"(?:[\\x20\\x21\\x23-\\x5b\\x5d-\\x7e]|\\\\[\\x20-\\x7e])*"';
-const DOMAIN_LITERAL = "\\[(?:[\\x21-\\x5a\\x5e-\\x7e]|\\\\[\\x20-\\x7e])*\\]";
-const ADDR_SPEC = new RegExp(`^(?:${DOT_ATOM}|${QUOTED_STRING})@(?:${DOT_ATOM}|${DOMAIN_LITERAL})$`);
+const DOT_ATOM = new RegExp(`^${ATEXT}+(?:\\.${ATEXT}+)*$`);
+const DNS_LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 
-/** True when `input` is an RFC 5322 addr-spec of at most 254 characters. */
+/**
+ * True when `input` is an address of the form SPEC 1.1 accepts: a dot-atom local part of at most 64 characters
+ * (no quoted strings, comments or domain literals, which reach the same mailbox under another spelling), `@`, and
+ * a domain of DNS labels (letters, digits, inner hyphens; 1..63 each), at most 254 characters in all.
+ */
 export function isEmailAddress(input: string): boolean {
-  return input.length <= 254 && ADDR_SPEC.test(input);
+  if (input.length > 254) return false;
+  const at = input.lastIndexOf("@");
+  if (at < 1) return false;
+  const local = input.slice(0, at);
+  const domain = input.slice(at + 1);
+  return local.length <= 64 && DOT_ATOM.test(local) && domain.split(".").every((label) => DNS_LABEL.test(label));
 }
 
 /** The form an email is compared and made unique in. */
@@ -127,13 +134,18 @@ export function canonicalLocale(input: string): string | undefined {
 
 // Letters a display string may not contain: C0/C1 controls and the line/paragraph separators.
 const CONTROL = /[\p{Cc}\u2028\u2029]/u;
+// A surrogate that is not half of a pair: not a character, and refused by PostgreSQL's jsonb and text.
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/** True when `input` is well-formed UTF-16: no lone surrogate. */
+export const isWellFormed = (input: string): boolean => !LONE_SURROGATE.test(input);
 
 const displayString: z.ZodType<string, string> = z
   .string()
   .transform((s) => s.trim())
   .refine((s) => {
     const length = [...s].length;
-    return length >= 1 && length <= 64 && !CONTROL.test(s);
+    return length >= 1 && length <= 64 && !CONTROL.test(s) && isWellFormed(s);
   });
 
 const MAX_CUSTOM_STRING = 1024;
@@ -164,7 +176,7 @@ export function customRule(definition: CustomAttributeDefinition): z.ZodType<Cus
       const pattern = definition.pattern === null ? undefined : new RegExp(`^(?:${definition.pattern})$`, "u");
       return z
         .string()
-        .refine((s) => s.length >= 1 && s.length <= MAX_CUSTOM_STRING && !CONTROL.test(s))
+        .refine((s) => s.length >= 1 && s.length <= MAX_CUSTOM_STRING && !CONTROL.test(s) && isWellFormed(s))
         .refine((s) => pattern === undefined || pattern.test(s));
     }
   }

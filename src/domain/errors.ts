@@ -14,7 +14,8 @@ export type ErrorCode =
   | "invalid_client"
   | "sms_rate_limit_exceeded"
   | "email_rate_limit_exceeded"
-  | "temporarily_unavailable";
+  | "temporarily_unavailable"
+  | "too_many_requests";
 
 const statusOf: Record<ErrorCode, number> = {
   invalid_request: 400,
@@ -32,6 +33,7 @@ const statusOf: Record<ErrorCode, number> = {
   sms_rate_limit_exceeded: 400,
   email_rate_limit_exceeded: 400,
   temporarily_unavailable: 503,
+  too_many_requests: 429,
 };
 
 /** Descriptions the wire contract fixes; other codes carry none unless a rule gives one. */

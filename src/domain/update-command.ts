@@ -2,6 +2,7 @@ import {
   customRule,
   emailKey,
   isEmailAddress,
+  isWellFormed,
   normalizePhoneNumber,
   PROFILE_ATTRIBUTES,
   profileRules,
@@ -161,7 +162,7 @@ function identifier(
 
 function withOtp(attribute: VerifiedAttribute, change: IdentifierChange, value: { value: string; target: string }): VerifiedChange {
   const { token, code } = VERIFIED_ATTRIBUTES[attribute];
-  if (typeof change.otpToken !== "string") throw illegal(token);
-  if (typeof change.otp !== "string") throw illegal(code);
+  if (typeof change.otpToken !== "string" || !isWellFormed(change.otpToken)) throw illegal(token);
+  if (typeof change.otp !== "string" || !isWellFormed(change.otp)) throw illegal(code);
   return { attribute, ...value, otpToken: change.otpToken, otp: change.otp };
 }

@@ -59,10 +59,8 @@ export function countedSender(sender: OtpSender, metrics: Metrics): OtpSender {
   };
 }
 
-const ROUTES = new Set(["/userinfo", "/otp/send", "/graphql", "/healthz", "/readyz", "/metrics", "/.well-known/jwks.json"]);
-
-/** The route label of a request path: a known route, or `other` (so that labels stay few). */
-export function routeOf(url: string | undefined): string {
+/** The route label of a request path: one of the gateway's `routes`, or `other` (so that labels stay few). */
+export function routeOf(url: string | undefined, routes: ReadonlySet<string>): string {
   const path = (url ?? "/").split("?")[0] ?? "/";
-  return ROUTES.has(path) ? path : "other";
+  return routes.has(path) ? path : "other";
 }

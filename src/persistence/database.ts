@@ -84,9 +84,10 @@ const UNAVAILABLE_KINDS = new Set([
   "AuthenticationFailed",
 ]);
 const UNAVAILABLE_CODES = new Set(["P1001", "P1002", "P1008", "P1017", "P2024", "P2028"]);
-// PostgreSQL classes 08 (connection), 53 (resources), 57P (operator intervention, e.g. terminated backend), and
-// the transient serialization failure and deadlock (40001, 40P01): worth a retry, so 503.
-const UNAVAILABLE_SQLSTATE = /^(08|53|57P|40001$|40P01$)/;
+// PostgreSQL classes 08 (connection), 53 (insufficient resources), 55 (object not in prerequisite state, e.g. a
+// database not accepting connections, a lock not available), 57 (operator intervention, e.g. a terminated backend),
+// and the transient serialization failure and deadlock (40001, 40P01): worth a retry, so 503 (SPEC 6).
+const UNAVAILABLE_SQLSTATE = /^(08|53|55|57|40001$|40P01$)/;
 
 interface PrismaLikeError {
   code?: string;

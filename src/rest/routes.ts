@@ -10,7 +10,7 @@ import type { OtpRequester } from "../domain/requesters.js";
 import type { UserInfoService } from "../domain/user-info.js";
 import type { Logger } from "../logger.js";
 import type { Readiness } from "../observability/readiness.js";
-import { PayloadTooLargeError, readJsonBody } from "./body.js";
+import { readJsonBody } from "./body.js";
 import { claimsOf } from "./claims.js";
 import { decodeSendOtpCommand, decodeUpdateCommand } from "./decode.js";
 import { errorResponse, ok, responseForError } from "./responses.js";
@@ -57,7 +57,7 @@ export function createRestRoutes(deps: RestDeps): Map<string, Handler> {
     const basic = basicCredentials(authorization);
     const address = clientAddress(request, serverContext);
     let requester: OtpRequester;
-    if (basic !== undefined) requester = { kind: "client", clientId: await authenticateClient(basic), address };
+    if (basic !== undefined) requester = { kind: "client", clientId: await authenticateClient(basic, address), address };
     else if (bearerTokenOf(authorization) !== undefined) {
       requester = { kind: "user", principal: await verifyBearer(authorization), address };
     } else throw new DomainError("invalid_client");
@@ -98,9 +98,6 @@ export function createRestRoutes(deps: RestDeps): Map<string, Handler> {
       try {
         return await handler(request, serverContext);
       } catch (error) {
-        if (error instanceof PayloadTooLargeError) {
-          return errorResponse(413, "invalid_request", "The request body is too large.");
-        }
         return responseForError(error, log);
       }
     });

@@ -445,15 +445,15 @@ describe("PATCH /userinfo errors, in order", () => {
     },
   );
 
-  it.each([["plainaddress"], ["a@b@c.com"], ["a b@c.com"], ["a@"], ["@b.com"], [".a@b.com"], ["a..b@c.com"], ["ä@b.com"], [`${"a".repeat(250)}@b.com`], [42], [null]])(
+  it.each([["plainaddress"], ["a@b@c.com"], ["a b@c.com"], ["a@"], ["@b.com"], [".a@b.com"], ["a..b@c.com"], ["ä@b.com"], [`${"a".repeat(250)}@b.com`], [42], [null], ['"quoted local"@example.com'], ["x@[127.0.0.1]"]])(
     "rejects the email %j as malformed",
     async (email) => {
       await expectError(freshSub(), withOtp({ email }), "malformed_email");
     },
   );
 
-  it.each([['"quoted local"@example.com'], ["user+tag@sub.example.co"], ["x@[127.0.0.1]"], ["o'brien@example.com"]])(
-    "accepts the RFC 5322 address %s as well-formed (the OTP decides next)",
+  it.each([["user+tag@sub.example.co"], ["o'brien@example.com"], [`${"a".repeat(64)}@example.com`]])(
+    "accepts the dot-atom address %s as well-formed (the OTP decides next)",
     async (email) => {
       await expectError(freshSub(), withOtp({ email }), "bad_email_otp_token");
     },
@@ -596,13 +596,6 @@ describe("routing", () => {
     const response = await gw.fetch("/userinfo", { method: "DELETE" });
     expect(response.status).toBe(405);
     expect(response.headers.get("allow")).toBe("GET, PATCH");
-  });
-
-  it("refuses bodies over 64 KiB with 413", async () => {
-    const sub = freshSub();
-    const result = await patch(sub, { nickname: "x".repeat(70_000) });
-    expect(result.status).toBe(413);
-    expect(await userRow(sub)).toBeNull();
   });
 });
 

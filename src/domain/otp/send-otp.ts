@@ -75,6 +75,14 @@ function validateSend(command: SendOtpCommand, requester: OtpRequester): Deliver
   return delivery;
 }
 
+/**
+ * How much of a target's daily budget users' access tokens may spend: half of it together, a tenth of it each (at
+ * least one send). The rest stays for the applications' own sends (login, sign-up, password reset).
+ */
+export function userShares(targetDailyLimit: number): { usersTogether: number; perUser: number } {
+  return { usersTogether: Math.max(1, Math.floor(targetDailyLimit / 2)), perUser: Math.max(1, Math.floor(targetDailyLimit / 10)) };
+}
+
 /** The application a code is sent for: the authenticated one, or the one the user's token was issued to. */
 const clientOf = (requester: OtpRequester): string | null =>
   requester.kind === "client" ? requester.clientId : requester.principal.clientId;
@@ -86,9 +94,20 @@ export function createOtpService({ store, clock, random, sender, limits }: OtpSe
   function limitsFor(delivery: Delivery, requester: OtpRequester): RateLimit[] {
     const target = `target:${delivery.channel}:${delivery.target}`;
     const clientId = clientOf(requester);
+    // Users (the Bearer form: "send a code to my new address") may spend only part of a target's daily budget, each
+    // user a small share of it: no user can lock the owner out of the login codes an application sends them.
+    const { usersTogether, perUser } = userShares(limits.targetDailyLimit);
+    const byUsers =
+      requester.kind === "user"
+        ? [
+            { key: `${target}:users`, max: usersTogether, windowSeconds: DAY_SECONDS },
+            { key: `${target}:user:${requester.principal.sub}`, max: perUser, windowSeconds: DAY_SECONDS },
+          ]
+        : [];
     return [
       { key: target, max: 1, windowSeconds: limits.targetIntervalSeconds },
       { key: target, max: limits.targetDailyLimit, windowSeconds: DAY_SECONDS },
+      ...byUsers,
       ...(clientId === null ? [] : [{ key: `client:${clientId}`, max: limits.clientLimit, windowSeconds: limits.windowSeconds }]),
       ...(requester.address === undefined
         ? []

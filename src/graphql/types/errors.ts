@@ -57,6 +57,7 @@ const KINDS: Record<ErrorCode, new (error: DomainError) => UserInfoFailure> = {
   sms_rate_limit_exceeded: RateLimitExceededError,
   email_rate_limit_exceeded: RateLimitExceededError,
   temporarily_unavailable: DeliveryFailedError,
+  too_many_requests: RateLimitExceededError,
 };
 
 /**
