@@ -11,7 +11,7 @@ import type { OtpRandom } from "./domain/otp/secrets.js";
 import type { Clock, OtpSender, Store } from "./domain/ports.js";
 import { createUserInfoService, type UserInfoService } from "./domain/user-info.js";
 import type { GraphQLContext } from "./graphql/context.js";
-import { GRAPHQL_LIMITS, introspectionRules } from "./graphql/limits.js";
+import { documentCaches, GRAPHQL_LIMITS, introspectionRules } from "./graphql/limits.js";
 import { schema } from "./graphql/schema.js";
 import { graphQLOptions, type GraphiQLSetup } from "./graphql/server.js";
 import type { Logger } from "./logger.js";
@@ -102,6 +102,7 @@ export function createApp(deps: AppDeps): App {
     // The HTTP handler (src/http-server.ts) reads bodies up to 64 KiB before yoga sees them; yoga's own limit would
     // pipe every body through a counting stream again.
     maxRequestBodySize: false,
+    parserAndValidationCache: documentCaches(),
     cors: corsOptions(config.corsOrigins),
     plugins: [
       EnvelopArmorPlugin(GRAPHQL_LIMITS),

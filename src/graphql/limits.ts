@@ -21,6 +21,8 @@ import {
   type ValidationContext,
   type ValidationRule,
 } from "graphql";
+import type { YogaServerOptions } from "graphql-yoga";
+import { LRUCache } from "lru-cache";
 
 /**
  * Limits on GraphQL documents, checked by graphql-armor before execution. The deepest legitimate operation is 3
@@ -59,6 +61,18 @@ export function maxResultValues(schema: GraphQLSchema): number {
   });
   const [measure] = measureOperations(schema, introspectionListLengths(schema), parse(full));
   return 2 * (measure?.values ?? 0);
+}
+
+/**
+ * Yoga's caches of parsed documents and of parse errors, bounded by the size of the documents they hold rather than
+ * by their number: a parsed document takes ~130 times its source in memory, and yoga's default (1,024 documents of
+ * any size) let 900 distinct large documents exhaust a 192 MB heap. Legitimate documents are small and few; a
+ * document over 16 KB is parsed every time.
+ */
+export function documentCaches(): Exclude<YogaServerOptions<object, object>["parserAndValidationCache"], boolean | undefined> {
+  const cache = <T extends object>() =>
+    new LRUCache<string, T>({ max: 1_000, maxSize: 256 * 1024, maxEntrySize: 16 * 1024, sizeCalculation: (_value, key) => key.length || 1 });
+  return { documentCache: cache<DocumentNode>(), errorCache: cache<object>() };
 }
 
 /** List fields outside introspection: no such field exists today; a new one is assumed to return at most this many. */
