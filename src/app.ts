@@ -2,12 +2,15 @@ import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
 import type { ValidationRule } from "graphql";
 import { createYoga, type Plugin, type YogaServerInstance } from "graphql-yoga";
 import type { JSONWebKeySet, JWTVerifyGetKey } from "jose";
-import { createBearerVerifier } from "./auth/bearer.js";
+import { createBearerVerifier, fileKeys, localKeys, remoteKeys } from "./auth/bearer.js";
+import { hashClientSecret } from "./auth/client-secrets.js";
+import { loadDevIssuer, type DevIssuer } from "./auth/dev-issuer.js";
 import type { Config } from "./config.js";
 import { createClientAuthenticator } from "./auth/client-authentication.js";
-import { loggingFailures } from "./delivery/otp-senders.js";
+import { loggingFailures, otpDelivery } from "./delivery/otp-senders.js";
+import { STANDARD_CLAIMS } from "./domain/attributes.js";
 import { createOtpService, type OtpService } from "./domain/otp/send-otp.js";
-import type { OtpRandom } from "./domain/otp/secrets.js";
+import { cryptoRandom, type OtpRandom } from "./domain/otp/secrets.js";
 import type { Clock, OtpSender, Store } from "./domain/ports.js";
 import { createUserInfoService, type UserInfoService } from "./domain/user-info.js";
 import type { GraphQLContext } from "./graphql/context.js";
@@ -15,11 +18,19 @@ import { documentCaches, GRAPHQL_LIMITS, introspectionRules } from "./graphql/li
 import { schema } from "./graphql/schema.js";
 import { graphQLOptions, type GraphiQLSetup } from "./graphql/server.js";
 import type { Logger } from "./logger.js";
-import { countedSender, type Metrics } from "./observability/metrics.js";
+import { countedSender, createMetrics, type Metrics } from "./observability/metrics.js";
 import { withLookupCache } from "./persistence/lookup-cache.js";
+import { openDatabase, openDatabaseForOperator, type OpenDatabase } from "./persistence/open-database.js";
+import { databaseReadiness } from "./persistence/readiness.js";
 import type { Readiness } from "./observability/readiness.js";
 import { clientAddressResolver } from "./rest/client-address.js";
 import { createRestRoutes, restPlugin } from "./rest/routes.js";
+
+/** The real clock. */
+export const systemClock: Clock = { now: () => new Date() };
+
+/** The demo application registered with the development issuer. */
+export const DEMO_APP = { clientId: "demo", secret: "demo-secret" } as const;
 
 /** The parts the gateway is composed of; tests pass their own clock and randomness. */
 export interface AppDeps {
@@ -120,4 +131,113 @@ function validationRules(rules: readonly ValidationRule[]): Plugin {
       for (const rule of rules) addValidationRule(rule);
     },
   };
+}
+
+/** A gateway ready to serve: the composed app on an open database, with its background work running. */
+export interface Gateway {
+  readonly app: App;
+  readonly metrics: Metrics;
+  readonly embedded: boolean;
+  /** Withdraws readiness (`/readyz` answers 503 from now on). */
+  drain(): void;
+  /** Stops the background work and closes the delivery channels and the database. */
+  close(): Promise<void>;
+}
+
+/**
+ * The composition root of a running gateway, from its configuration: the database (embedded or PostgreSQL, migrated),
+ * the issuer's keys, the demo application with the development issuer, the OTP delivery, metrics, readiness, and the
+ * purge of expired OTP data. Listening is `src/main.ts`'s.
+ */
+export async function openGateway(config: Config, log: Logger): Promise<Gateway> {
+  const database = await openDatabase(
+    { url: config.databaseUrl, dataDir: config.dataDir, poolSize: config.databasePoolSize },
+    log,
+  );
+  try {
+    const devIssuer = config.auth.devIssuer ? await loadDevIssuer(config.dataDir) : undefined;
+    if (devIssuer !== undefined) {
+      await registerDemoApplication(database.store);
+      log.warn("development token issuer active: mint tokens with `npm run cli -- token <sub>`");
+    }
+    const keys =
+      devIssuer !== undefined
+        ? localKeys(devIssuer.jwks)
+        : config.auth.jwksFile !== undefined
+          ? fileKeys(config.auth.jwksFile)
+          : remoteKeys(config.auth.jwksUrl!);
+    const delivery = otpDelivery(config.otp, log);
+    const metrics = createMetrics();
+    const databaseReady = databaseReadiness(database.database);
+    let draining = false;
+    const app = createApp({
+      config,
+      store: database.store,
+      clock: systemClock,
+      random: cryptoRandom,
+      sender: delivery.sender,
+      log,
+      keys,
+      devJwks: devIssuer?.jwks,
+      graphiql: config.graphiql
+        ? {
+            // Loaded only when enabled: the bundled GraphiQL weighs ~45 MB in memory.
+            render: (await import("@graphql-yoga/render-graphiql")).renderGraphiQL,
+            authorization: await demoAuthorization(config, devIssuer),
+          }
+        : false,
+      metrics,
+      readiness: async () => (draining ? { ready: false, reason: "shutting down" } : databaseReady()),
+    });
+    const purge = () =>
+      app.otp.purgeExpired().catch((error: unknown) => log.warn({ err: error }, "purging expired OTP data failed"));
+    void purge();
+    const purgeTimer = setInterval(purge, PURGE_INTERVAL_MS).unref();
+    return {
+      app,
+      metrics,
+      embedded: database.embedded,
+      drain: () => {
+        draining = true;
+      },
+      close: async () => {
+        draining = true;
+        clearInterval(purgeTimer);
+        delivery.close();
+        await database.close();
+      },
+    };
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+}
+
+/** The composition root of an operator command: the migrated database and its store, no server. */
+export function openOperatorDatabase(config: Config, log: Logger): Promise<OpenDatabase> {
+  return openDatabaseForOperator({ url: config.databaseUrl, dataDir: config.dataDir, poolSize: 2 }, log);
+}
+
+const PURGE_INTERVAL_MS = 10 * 60_000;
+
+/** With the development issuer, GraphiQL opens with a day-long token of the user `demo-user` filled in. */
+async function demoAuthorization(config: Config, devIssuer: DevIssuer | undefined): Promise<string | undefined> {
+  if (devIssuer === undefined) return undefined;
+  const token = await devIssuer.mint({
+    sub: "demo-user",
+    issuer: config.auth.issuer,
+    audience: config.auth.audience,
+    clientId: DEMO_APP.clientId,
+    ttlSeconds: 86_400,
+  });
+  return `Bearer ${token}`;
+}
+
+async function registerDemoApplication(store: Store): Promise<void> {
+  if ((await store.applications.find(DEMO_APP.clientId)) !== null) return;
+  await store.applications.save({
+    clientId: DEMO_APP.clientId,
+    secretHash: await hashClientSecret(DEMO_APP.secret),
+    claims: STANDARD_CLAIMS,
+  });
 }

@@ -11,11 +11,8 @@ import {
 } from "./domain/attributes.js";
 import { DomainError } from "./domain/errors.js";
 import { UniqueViolation, type Store } from "./domain/ports.js";
-import { DataDirLockedError, readLockHolder } from "./persistence/data-dir-lock.js";
-import { migrate } from "./persistence/migrations.js";
-import { connectDatabase } from "./persistence/database.js";
-import { createStore } from "./persistence/store.js";
-import { systemClock } from "./runtime.js";
+import { createLogger } from "./logger.js";
+import { DataDirLockedError } from "./persistence/data-dir-lock.js";
 
 const USAGE = `usage: npm run cli -- <command>
 
@@ -33,33 +30,22 @@ const USAGE = `usage: npm run cli -- <command>
 class UsageError extends Error {}
 
 /**
- * Runs `work` with the URL of the configured database. With the embedded database, a running gateway holding the
- * data directory is reached through its socket server; otherwise the directory is opened (and locked) here.
+ * The configured, migrated database, opened by the gateway's composition root (no server). Loaded on demand: `token`
+ * needs no database, and the root brings in the whole gateway.
  */
-async function withDatabaseUrl<T>(config: Config, work: (url: string) => Promise<T>): Promise<T> {
-  if (config.databaseUrl !== undefined) return work(config.databaseUrl);
-  const holder = readLockHolder(config.dataDir);
-  if (holder?.databaseUrl !== undefined) return work(holder.databaseUrl);
-  const { openEmbeddedDatabase } = await import("./persistence/embedded.js");
-  const embedded = await openEmbeddedDatabase(config.dataDir, 2);
-  try {
-    return await work(embedded.url);
-  } finally {
-    await embedded.close();
-  }
+async function openDatabase(config: Config) {
+  const { openOperatorDatabase } = await import("./app.js");
+  return openOperatorDatabase(config, createLogger("silent"));
 }
 
-/** Runs `work` on the migrated database's store. */
+/** Runs `work` on the store of the configured database. */
 async function withStore<T>(config: Config, work: (store: Store) => Promise<T>): Promise<T> {
-  return withDatabaseUrl(config, async (url) => {
-    await migrate(url);
-    const database = connectDatabase(url, 2);
-    try {
-      return await work(createStore(database));
-    } finally {
-      await database.close();
-    }
-  });
+  const database = await openDatabase(config);
+  try {
+    return await work(database.store);
+  } finally {
+    await database.close();
+  }
 }
 
 async function main(argv: string[]): Promise<string> {
@@ -129,7 +115,7 @@ async function main(argv: string[]): Promise<string> {
       if (values["phone-number"] !== undefined && phoneNumber === undefined) throw new UsageError("malformed phone number");
       if (values.email !== undefined && !isEmailAddress(values.email)) throw new UsageError("malformed email");
       const name = values.name === undefined ? undefined : parseName(values.name);
-      const user = { sub: arg, email: values.email, phoneNumber, name, createdAt: systemClock.now() };
+      const user = { sub: arg, email: values.email, phoneNumber, name, createdAt: new Date() };
       await withStore(config, async (store) => {
         if ((await store.users.find(arg)) !== null) throw new UsageError(`user ${arg} exists already`);
         await store.users.create(user);
@@ -152,8 +138,9 @@ async function main(argv: string[]): Promise<string> {
       });
     }
     case "migrate": {
-      const applied = await withDatabaseUrl(config, (url) => migrate(url));
-      return applied.length > 0 ? `applied ${applied.join(", ")}` : "database is up to date";
+      const database = await openDatabase(config);
+      await database.close();
+      return database.applied.length > 0 ? `applied ${database.applied.join(", ")}` : "database is up to date";
     }
     default:
       throw new UsageError(`unknown command: ${positionals.join(" ")}\n\n${USAGE}`);

@@ -5,6 +5,7 @@ import type { Transporter } from "nodemailer";
 import type { Channel } from "../domain/attributes.js";
 import { DeliveryFailure, type OtpMessage, type OtpSender } from "../domain/ports.js";
 import { OTP_CODE_TTL_SECONDS } from "../domain/otp/challenges.js";
+import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
 
 /** Development delivery: the code is written to the log, and nowhere else. */
@@ -123,4 +124,24 @@ export function loggingFailures(sender: OtpSender, log: Logger): OtpSender {
       }
     },
   };
+}
+
+/** The configured OTP delivery: `log`, `webhook` (both channels), or `smtp` for email with the webhook for SMS. */
+export function otpDelivery(config: Config["otp"], log: Logger): { sender: OtpSender; close(): void } {
+  const { delivery, webhookUrl, webhookSecret, webhookTimeoutMs, smtpUrl, smtpFrom } = config;
+  const webhook =
+    webhookUrl !== undefined && webhookSecret !== undefined
+      ? webhookSender({ url: webhookUrl, secret: webhookSecret, timeoutMs: webhookTimeoutMs })
+      : undefined;
+  switch (delivery) {
+    case "log":
+      return { sender: logSender(log), close: () => undefined };
+    case "webhook":
+      return { sender: webhook!, close: () => undefined };
+    case "smtp": {
+      const smtp = smtpSender({ url: smtpUrl!, from: smtpFrom!, timeoutMs: webhookTimeoutMs });
+      if (webhook === undefined) log.warn("OTP_DELIVERY=smtp without OTP_WEBHOOK_URL: SMS codes cannot be sent");
+      return { sender: channelRouter({ email: smtp, ...(webhook && { sms: webhook }) }), close: () => smtp.close() };
+    }
+  }
 }
