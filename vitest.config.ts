@@ -10,7 +10,10 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     // Tests that need a PostgreSQL server of their own run only when one is named.
-    exclude: process.env.TEST_DATABASE_URL === undefined ? ["test/e2e/postgres.test.ts", "test/e2e/multi-process.test.ts"] : [],
+    exclude:
+      process.env.TEST_DATABASE_URL === undefined
+        ? ["test/e2e/postgres.test.ts", "test/e2e/multi-process.test.ts"]
+        : [],
     pool: "forks",
     // Each file opens its own database (an embedded PGlite of ~350-900 MB, or a fresh PostgreSQL database).
     maxWorkers: 2,

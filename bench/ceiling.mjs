@@ -28,7 +28,11 @@ createServer(async (req, res) => {
       [body.nickname, payload.sub],
     );
     const user = rows[0];
-    send(res, 200, { sub: user.sub, nickname: user.nickname, updated_at: Math.floor(user.updated_at.getTime() / 1000) });
+    send(res, 200, {
+      sub: user.sub,
+      nickname: user.nickname,
+      updated_at: Math.floor(user.updated_at.getTime() / 1000),
+    });
   } catch (error) {
     send(res, 500, { error: "server_error", message: String(error) });
   }

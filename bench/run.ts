@@ -2,11 +2,11 @@
 // Starts the gateway in production mode (PostgreSQL by default; --embedded: the embedded database), creates users and
 // ES256 tokens through a JWKS file, and drives each scenario with autocannon; a plain node:http + jose + pg server
 // on the same database is the ceiling. Prints requests/s, p50, p99, errors, server RSS and the ratio to the ceiling.
-import { fork, spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, fork, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
-import { createServer as createNetServer, type AddressInfo } from "node:net";
+import { type AddressInfo, createServer as createNetServer } from "node:net";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -64,7 +64,13 @@ interface Row {
   rssMb: number;
 }
 
-async function load(url: string, method: string, bodyFor: (i: number) => string, tokens: string[], contentType = "application/json") {
+async function load(
+  url: string,
+  method: string,
+  bodyFor: (i: number) => string,
+  tokens: string[],
+  contentType = "application/json",
+) {
   let i = 0;
   const result = await autocannon({
     url,
@@ -84,7 +90,12 @@ async function load(url: string, method: string, bodyFor: (i: number) => string,
       },
     ],
   });
-  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.non2xx + result.errors + result.timeouts };
+  return {
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: result.non2xx + result.errors + result.timeouts,
+  };
 }
 
 async function main() {
@@ -94,7 +105,10 @@ async function main() {
   try {
     const { privateKey, publicKey } = await generateKeyPair("ES256");
     const jwksFile = join(dir, "jwks.json");
-    writeFileSync(jwksFile, JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: "bench", alg: "ES256", use: "sig" }] }));
+    writeFileSync(
+      jwksFile,
+      JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: "bench", alg: "ES256", use: "sig" }] }),
+    );
     const now = Math.floor(Date.now() / 1000);
     const subs = Array.from({ length: USERS }, (_, i) => `bench-${i}`);
     const tokens = await Promise.all(
@@ -145,7 +159,10 @@ async function main() {
     };
     let databaseSettings: string;
     if (!args.embedded) {
-      const admin = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+      const admin =
+        process.env.BENCH_DATABASE_URL ??
+        process.env.TEST_DATABASE_URL ??
+        "postgres://postgres@127.0.0.1:5432/postgres";
       const name = `userinfo_bench_${randomBytes(4).toString("hex")}`;
       const client = new pg.Client({ connectionString: admin });
       await client.connect();
@@ -168,14 +185,18 @@ async function main() {
     }
 
     // Exactly as `npm start` runs it (its Node flags included), minus npm's own process.
-    const startArgs = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { scripts: { start: string } }).scripts.start
+    const startArgs = (
+      JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { scripts: { start: string } }
+    ).scripts.start
       .split(" ")
       .slice(1);
     const gateway = spawn(process.execPath, startArgs, { cwd: ROOT, env, stdio: ["ignore", "inherit", "inherit"] });
     children.push(gateway);
     const base = `http://127.0.0.1:${port}`;
     await waitHealthy(`${base}/readyz`, gateway);
-    const databaseUrl = env.DATABASE_URL ?? (JSON.parse(readFileSync(join(dir, "data", "gateway.lock"), "utf8")) as { databaseUrl: string }).databaseUrl;
+    const databaseUrl =
+      env.DATABASE_URL ??
+      (JSON.parse(readFileSync(join(dir, "data", "gateway.lock"), "utf8")) as { databaseUrl: string }).databaseUrl;
     const db = new pg.Client({ connectionString: databaseUrl });
     await db.connect();
     await db.query(
@@ -187,7 +208,14 @@ async function main() {
     const ceilingPort = await freePort();
     const ceiling = fork(join(ROOT, "bench/ceiling.mjs"), [], {
       cwd: ROOT,
-      env: { ...env, PORT: String(ceilingPort), DATABASE_URL: databaseUrl, JWKS_FILE: jwksFile, ISSUER, POOL_SIZE: String(POOL_SIZE) },
+      env: {
+        ...env,
+        PORT: String(ceilingPort),
+        DATABASE_URL: databaseUrl,
+        JWKS_FILE: jwksFile,
+        ISSUER,
+        POOL_SIZE: String(POOL_SIZE),
+      },
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     });
     children.push(ceiling);
@@ -196,20 +224,40 @@ async function main() {
     const nickname = (i: number) => JSON.stringify({ nickname: `nick-${i % 997}` });
     const graphqlNickname = (i: number) =>
       JSON.stringify({
-        query: "mutation($n: String) { updateUserInfo(input: { nickname: $n }) { __typename ... on UserInfo { sub nickname updatedAt } ... on Error { code } } }",
+        query:
+          "mutation($n: String) { updateUserInfo(input: { nickname: $n }) { __typename ... on UserInfo { sub nickname updatedAt } ... on Error { code } } }",
         variables: { n: `nick-${i % 997}` },
       });
 
     const rows: Row[] = [];
-    const run = async (scenario: string, pid: number | undefined, url: string, method: string, body: (i: number) => string) => {
+    const run = async (
+      scenario: string,
+      pid: number | undefined,
+      url: string,
+      method: string,
+      body: (i: number) => string,
+    ) => {
       // A short warm-up (JIT, pool, caches), then the measured run.
       const warm = DURATION;
-      await autocannon({ url, connections: CONNECTIONS, duration: Math.min(3, warm), method: method as "GET", headers: { authorization: `Bearer ${tokens[0]}`, "content-type": "application/json" }, ...(method === "GET" ? {} : { body: body(0) }) });
+      await autocannon({
+        url,
+        connections: CONNECTIONS,
+        duration: Math.min(3, warm),
+        method: method as "GET",
+        headers: { authorization: `Bearer ${tokens[0]}`, "content-type": "application/json" },
+        ...(method === "GET" ? {} : { body: body(0) }),
+      });
       const result = await load(url, method, body, tokens);
       rows.push({ scenario, ...result, rssMb: rssMb(pid) });
       process.stderr.write(`${scenario}: ${Math.round(result.rps)} req/s\n`);
     };
-    await run("ceiling: node:http + jose + pg UPDATE", ceiling.pid, `${base.replace(String(port), String(ceilingPort))}/userinfo`, "PATCH", nickname);
+    await run(
+      "ceiling: node:http + jose + pg UPDATE",
+      ceiling.pid,
+      `${base.replace(String(port), String(ceilingPort))}/userinfo`,
+      "PATCH",
+      nickname,
+    );
     await run("REST PATCH /userinfo (nickname)", gateway.pid, `${base}/userinfo`, "PATCH", nickname);
     await run("GraphQL updateUserInfo (nickname)", gateway.pid, `${base}/graphql`, "POST", graphqlNickname);
     await run("REST GET /userinfo", gateway.pid, `${base}/userinfo`, "GET", () => "");
@@ -253,7 +301,8 @@ async function main() {
     const flowStarted = Date.now();
     await Promise.all(Array.from({ length: flowConnections }, flowWorker));
     latencies.sort((a, b) => a - b);
-    const pct = (p: number) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? 0);
+    const pct = (p: number) =>
+      Math.round(latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? 0);
     rows.push({
       scenario: `OTP flow (send + PATCH email), ${flowConnections} clients`,
       rps: (latencies.length / (Date.now() - flowStarted)) * 1000,
@@ -274,14 +323,25 @@ async function main() {
       line(["scenario", "req/s", "p50 ms", "p99 ms", "errors", "server RSS MB", "x ceiling"]),
       line(["---", "---:", "---:", "---:", "---:", "---:", "---:"]),
       ...rows.map((r) =>
-        line([r.scenario, String(Math.round(r.rps)), String(r.p50), String(r.p99), String(r.errors), String(r.rssMb), (r.rps / ceilingRps).toFixed(2)]),
+        line([
+          r.scenario,
+          String(Math.round(r.rps)),
+          String(r.p50),
+          String(r.p99),
+          String(r.errors),
+          String(r.rssMb),
+          (r.rps / ceilingRps).toFixed(2),
+        ]),
       ),
       "",
       "targets:",
       `  REST PATCH >= 0.5 x ceiling: ${(restRps / ceilingRps).toFixed(2)} ${restRps >= 0.5 * ceilingRps ? "ok" : "MISSED"}`,
       `  GraphQL >= 0.8 x REST PATCH: ${(rows[2]!.rps / restRps).toFixed(2)} ${rows[2]!.rps >= 0.8 * restRps ? "ok" : "MISSED"}`,
       `  GET >= 0.6 x ceiling: ${(rows[3]!.rps / ceilingRps).toFixed(2)} ${rows[3]!.rps >= 0.6 * ceilingRps ? "ok" : "MISSED"}`,
-      `  p99 <= 50 ms at ${CONNECTIONS} connections: ${rows.slice(1, 4).map((r) => r.p99).join(", ")} ${rows.slice(1, 4).every((r) => r.p99 <= 50) ? "ok" : "MISSED"}`,
+      `  p99 <= 50 ms at ${CONNECTIONS} connections: ${rows
+        .slice(1, 4)
+        .map((r) => r.p99)
+        .join(", ")} ${rows.slice(1, 4).every((r) => r.p99 <= 50) ? "ok" : "MISSED"}`,
       args.embedded
         ? `  server RSS: ${rssMb(gateway.pid)} MB, the embedded database (PGlite) included; the 250 MB target is for PostgreSQL`
         : `  server RSS <= 250 MB after the run: ${rssMb(gateway.pid)} ${rssMb(gateway.pid) <= 250 ? "ok" : "MISSED"}`,

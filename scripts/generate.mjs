@@ -19,5 +19,8 @@ const env = {
   PRISMA_SCHEMA_ENGINE_BINARY: process.env.PRISMA_SCHEMA_ENGINE_BINARY ?? process.execPath,
   PRISMA_HIDE_UPDATE_MESSAGE: "1",
 };
-const result = spawnSync(process.execPath, ["node_modules/prisma/build/index.js", "generate"], { stdio: "inherit", env });
+const result = spawnSync(process.execPath, ["node_modules/prisma/build/index.js", "generate"], {
+  stdio: "inherit",
+  env,
+});
 process.exit(result.status ?? 1);

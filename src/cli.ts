@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
 import { hashClientSecret } from "./auth/client-secrets.js";
 import { loadDevIssuer } from "./auth/dev-issuer.js";
-import { ConfigError, loadConfig, splitList, type Config } from "./config.js";
+import { type Config, ConfigError, loadConfig, splitList } from "./config.js";
 import {
   isEmailAddress,
   isReservedAttributeName,
@@ -10,7 +10,7 @@ import {
   profileRules,
 } from "./domain/attributes.js";
 import { DomainError } from "./domain/errors.js";
-import { UniqueViolation, type Store } from "./domain/ports.js";
+import { type Store, UniqueViolation } from "./domain/ports.js";
 import { createLogger } from "./logger.js";
 import { DataDirLockedError } from "./persistence/data-dir-lock.js";
 
@@ -111,8 +111,10 @@ async function main(argv: string[]): Promise<string> {
     }
     case "users add": {
       if (sub === undefined || arg === undefined) throw new UsageError("users add needs <sub>");
-      const phoneNumber = values["phone-number"] === undefined ? undefined : normalizePhoneNumber(values["phone-number"]);
-      if (values["phone-number"] !== undefined && phoneNumber === undefined) throw new UsageError("malformed phone number");
+      const phoneNumber =
+        values["phone-number"] === undefined ? undefined : normalizePhoneNumber(values["phone-number"]);
+      if (values["phone-number"] !== undefined && phoneNumber === undefined)
+        throw new UsageError("malformed phone number");
       if (values.email !== undefined && !isEmailAddress(values.email)) throw new UsageError("malformed email");
       const name = values.name === undefined ? undefined : parseName(values.name);
       const user = { sub: arg, email: values.email, phoneNumber, name, createdAt: new Date() };
@@ -126,7 +128,8 @@ async function main(argv: string[]): Promise<string> {
       if (sub === undefined) throw new UsageError("token needs <sub>");
       if (!config.auth.devIssuer) throw new UsageError("token works with the development issuer only (no AUTH_JWKS_*)");
       const ttl = values.ttl === undefined ? undefined : Number(values.ttl);
-      if (ttl !== undefined && !(Number.isInteger(ttl) && ttl > 0)) throw new UsageError("--ttl must be a positive integer");
+      if (ttl !== undefined && !(Number.isInteger(ttl) && ttl > 0))
+        throw new UsageError("--ttl must be a positive integer");
       const issuer = await loadDevIssuer(config.dataDir);
       return issuer.mint({
         sub,
@@ -168,4 +171,3 @@ try {
   else process.stderr.write(`error: ${(error as Error).stack ?? String(error)}\n`);
   process.exit(1);
 }
-

@@ -1,7 +1,7 @@
-import { STATUS_CODES, type IncomingMessage, type RequestListener, type ServerResponse } from "node:http";
+import { type IncomingMessage, type RequestListener, type ServerResponse, STATUS_CODES } from "node:http";
 import type { App } from "./app.js";
 import type { Logger } from "./logger.js";
-import { routeOf, type Metrics } from "./observability/metrics.js";
+import { type Metrics, routeOf } from "./observability/metrics.js";
 import { requestContext, requestIdOf } from "./observability/request-context.js";
 
 /** The largest request body accepted (bytes), on every route. */
@@ -37,7 +37,10 @@ export function createHttpHandler(app: App, metrics: Metrics, log: Logger): Requ
 
 function readBody(req: IncomingMessage, res: ServerResponse, then: () => void): void {
   const declared = Number(req.headers["content-length"] ?? 0);
-  if (declared > MAX_BODY_BYTES) return refuse(req, res);
+  if (declared > MAX_BODY_BYTES) {
+    refuse(req, res);
+    return;
+  }
   const chunks: Buffer[] = [];
   let size = 0;
   const onData = (chunk: Buffer) => {
@@ -51,7 +54,10 @@ function readBody(req: IncomingMessage, res: ServerResponse, then: () => void): 
     if (size > 0) (req as IncomingMessage & { body?: Buffer }).body = Buffer.concat(chunks, size);
     then();
   };
-  req.on("data", onData).on("end", onEnd).on("error", () => req.destroy());
+  req
+    .on("data", onData)
+    .on("end", onEnd)
+    .on("error", () => req.destroy());
 }
 
 function refuse(req: IncomingMessage, res: ServerResponse): void {

@@ -1,7 +1,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { openGateway } from "./app.js";
-import { ConfigError, loadConfig, type Config } from "./config.js";
+import { type Config, ConfigError, loadConfig } from "./config.js";
 import { createHttpHandler } from "./http-server.js";
 import { createLogger, type Logger } from "./logger.js";
 import { DataDirLockedError } from "./persistence/data-dir-lock.js";

@@ -26,9 +26,21 @@ describe("configuration", () => {
 
   it("needs AUTH_ISSUER with a JWKS, and only one JWKS source", () => {
     expect(() => loadConfig({ AUTH_JWKS_FILE: "/tmp/jwks.json" })).toThrow(/AUTH_ISSUER is required/);
-    expect(() => loadConfig({ AUTH_JWKS_FILE: "/x", AUTH_JWKS_URL: "https://a/jwks", AUTH_ISSUER: "i" })).toThrow(/not both/);
-    const config = loadConfig({ NODE_ENV: "production", AUTH_JWKS_URL: "https://id.example/jwks", AUTH_ISSUER: "https://id.example", AUTH_AUDIENCE: "api" });
-    expect(config.auth).toMatchObject({ devIssuer: false, jwksUrl: "https://id.example/jwks", issuer: "https://id.example", audience: "api" });
+    expect(() => loadConfig({ AUTH_JWKS_FILE: "/x", AUTH_JWKS_URL: "https://a/jwks", AUTH_ISSUER: "i" })).toThrow(
+      /not both/,
+    );
+    const config = loadConfig({
+      NODE_ENV: "production",
+      AUTH_JWKS_URL: "https://id.example/jwks",
+      AUTH_ISSUER: "https://id.example",
+      AUTH_AUDIENCE: "api",
+    });
+    expect(config.auth).toMatchObject({
+      devIssuer: false,
+      jwksUrl: "https://id.example/jwks",
+      issuer: "https://id.example",
+      audience: "api",
+    });
   });
 
   it("parses lists, booleans and numbers, and names bad variables", () => {

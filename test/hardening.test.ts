@@ -1,8 +1,8 @@
-import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from "jose";
+import { type CryptoKey, exportJWK, generateKeyPair, SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { hashClientSecret } from "../src/auth/client-secrets.js";
 import { createApp } from "../src/app.js";
 import { localKeys } from "../src/auth/bearer.js";
+import { hashClientSecret } from "../src/auth/client-secrets.js";
 import { createLogger } from "../src/logger.js";
 import { createTestGateway, jsonRequest, type TestGateway } from "./support/gateway.js";
 
@@ -16,8 +16,16 @@ beforeAll(async () => {
   gw = await createTestGateway({ env: { TRUST_PROXY: "true" } });
   await gw.store.customAttributes.save({ name: "motto", type: "string", pattern: null, writable: true });
   // Not "web": the tokens of this file are issued to "web", which reads every claim while it is not registered.
-  await gw.store.applications.save({ clientId: "mobile", secretHash: await hashClientSecret("mobile-secret"), claims: [] });
-  await gw.store.applications.save({ clientId: "other", secretHash: await hashClientSecret("other-secret"), claims: [] });
+  await gw.store.applications.save({
+    clientId: "mobile",
+    secretHash: await hashClientSecret("mobile-secret"),
+    claims: [],
+  });
+  await gw.store.applications.save({
+    clientId: "other",
+    secretHash: await hashClientSecret("other-secret"),
+    claims: [],
+  });
 });
 afterAll(() => gw?.close());
 
@@ -36,25 +44,35 @@ const graphql = async (sub: string, query: string, variables: Record<string, unk
     headers: { authorization: `Bearer ${await gw.token(sub)}`, "content-type": "application/json" },
     body: JSON.stringify({ query, variables }),
   });
+  // biome-ignore lint/suspicious/noExplicitAny: GraphQL answers are untyped JSON that each test walks into as it asserts
   return (await response.json()) as { data?: any; errors?: { message: string }[] };
 };
 
 const UPDATE = `mutation($input: UpdateUserInfoInput!) { updateUserInfo(input: $input) { __typename ... on Error { code field } ... on UserInfo { nickname customAttributes } } }`;
 
 const basic = (clientId: string, secret: string) => `Basic ${Buffer.from(`${clientId}:${secret}`).toString("base64")}`;
-const sendOtp = async (authorization: string, address: string, body: unknown = { usage: "login", email: `${fresh("t")}@example.com` }) => {
+const sendOtp = async (
+  authorization: string,
+  address: string,
+  body: unknown = { usage: "login", email: `${fresh("t")}@example.com` },
+) => {
   const response = await gw.fetch("/otp/send", {
     method: "POST",
     headers: { authorization, "content-type": "application/json", "x-forwarded-for": address },
     body: JSON.stringify(body),
   });
-  return { status: response.status, retryAfter: response.headers.get("retry-after"), body: (await response.json()) as Record<string, unknown> };
+  return {
+    status: response.status,
+    retryAfter: response.headers.get("retry-after"),
+    body: (await response.json()) as Record<string, unknown>,
+  };
 };
 
 describe("failed Basic authentications are throttled before the secret is hashed", () => {
   it("per client id: 10 failures a minute, then 429 with Retry-After; other clients keep working", async () => {
     const statuses: number[] = [];
-    for (let i = 0; i < 11; i++) statuses.push((await sendOtp(basic("mobile", `wrong-${i}`), `198.51.100.${i + 1}`)).status);
+    for (let i = 0; i < 11; i++)
+      statuses.push((await sendOtp(basic("mobile", `wrong-${i}`), `198.51.100.${i + 1}`)).status);
     expect(statuses).toEqual([...Array(10).fill(401), 429]);
     const throttled = await sendOtp(basic("mobile", "mobile-secret"), "198.51.100.99");
     expect(throttled).toMatchObject({ status: 429, body: { error: "too_many_requests" }, retryAfter: "60" });
@@ -76,7 +94,9 @@ describe("failed Basic authentications are throttled before the secret is hashed
 
   it("bounds a burst of concurrent failures like a sequence of them", async () => {
     gw.clock.advance(120);
-    const burst = await Promise.all(Array.from({ length: 30 }, (_, i) => sendOtp(basic("burst-client", `bad-${i}`), `192.0.2.${i + 1}`)));
+    const burst = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => sendOtp(basic("burst-client", `bad-${i}`), `192.0.2.${i + 1}`)),
+    );
     expect(burst.filter((r) => r.status === 401)).toHaveLength(10);
     expect(burst.filter((r) => r.status === 429)).toHaveLength(20);
   });
@@ -84,33 +104,58 @@ describe("failed Basic authentications are throttled before the secret is hashed
 
 describe("email addresses: one spelling per mailbox (SPEC 1.1)", () => {
   const companions = { email_otp_token: "t", email_otp: "123456" };
-  it.each([['"alice"@example.com'], ['"al\\ice"@example.com'], ["alice(comment)@example.com"], ["a@[127.0.0.1]"], [`${"a".repeat(65)}@example.com`], [`a@${"b".repeat(64)}.com`], ["a@-b.com"], ["ali ce@example.com"]])(
-    "refuses %s on PATCH, GraphQL and POST /otp/send",
-    async (email) => {
-      const rest = await patchRaw(fresh(), JSON.stringify({ email, ...companions }));
-      expect(rest).toEqual({ status: 400, body: { error: "malformed_email" } });
-      const viaGraphql = await graphql(fresh(), UPDATE, { input: { email, emailOtpToken: "t", emailOtp: "123456" } });
-      expect(viaGraphql.data.updateUserInfo).toEqual({ __typename: "MalformedAddressError", code: "malformed_email", field: "email" });
-      expect((await sendOtp(basic("other", "other-secret"), "192.0.2.200", { usage: "login", email })).body).toEqual({ error: "malformed_email" });
-    },
-  );
+  it.each([
+    ['"alice"@example.com'],
+    ['"al\\ice"@example.com'],
+    ["alice(comment)@example.com"],
+    ["a@[127.0.0.1]"],
+    [`${"a".repeat(65)}@example.com`],
+    [`a@${"b".repeat(64)}.com`],
+    ["a@-b.com"],
+    ["ali ce@example.com"],
+  ])("refuses %s on PATCH, GraphQL and POST /otp/send", async (email) => {
+    const rest = await patchRaw(fresh(), JSON.stringify({ email, ...companions }));
+    expect(rest).toEqual({ status: 400, body: { error: "malformed_email" } });
+    const viaGraphql = await graphql(fresh(), UPDATE, { input: { email, emailOtpToken: "t", emailOtp: "123456" } });
+    expect(viaGraphql.data.updateUserInfo).toEqual({
+      __typename: "MalformedAddressError",
+      code: "malformed_email",
+      field: "email",
+    });
+    expect((await sendOtp(basic("other", "other-secret"), "192.0.2.200", { usage: "login", email })).body).toEqual({
+      error: "malformed_email",
+    });
+  });
 
   it("accepts a 64-character local part", async () => {
-    expect((await sendOtp(basic("other", "other-secret"), "192.0.2.201", { usage: "login", email: `${"a".repeat(64)}@example.com` })).status).toBe(200);
+    expect(
+      (
+        await sendOtp(basic("other", "other-secret"), "192.0.2.201", {
+          usage: "login",
+          email: `${"a".repeat(64)}@example.com`,
+        })
+      ).status,
+    ).toBe(200);
   });
 });
 
 describe("strings that are not well-formed UTF-16", () => {
-  it.each([["name"], ["nickname"], ["motto"]])("refuses a lone surrogate in %s with illegal_parameter_value and stores nothing", async (key) => {
-    const sub = fresh("surrogate");
-    const rest = await patchRaw(sub, `{"${key}": "ab\\ud800cd"}`);
-    expect(rest).toEqual({ status: 400, body: { error: "illegal_parameter_value" } });
-    expect(await gw.prisma.user.findUnique({ where: { sub } })).toBeNull();
-    const input = key === "motto" ? { customAttributes: { motto: "ab\ud800cd" } } : { [key]: "ab\udc00" };
-    const viaGraphql = await graphql(sub, UPDATE, { input });
-    expect(viaGraphql.data.updateUserInfo).toMatchObject({ __typename: "IllegalParameterValueError", code: "illegal_parameter_value" });
-    expect(await gw.prisma.auditEvent.count({ where: { sub } })).toBe(0);
-  });
+  it.each([["name"], ["nickname"], ["motto"]])(
+    "refuses a lone surrogate in %s with illegal_parameter_value and stores nothing",
+    async (key) => {
+      const sub = fresh("surrogate");
+      const rest = await patchRaw(sub, `{"${key}": "ab\\ud800cd"}`);
+      expect(rest).toEqual({ status: 400, body: { error: "illegal_parameter_value" } });
+      expect(await gw.prisma.user.findUnique({ where: { sub } })).toBeNull();
+      const input = key === "motto" ? { customAttributes: { motto: "ab\ud800cd" } } : { [key]: "ab\udc00" };
+      const viaGraphql = await graphql(sub, UPDATE, { input });
+      expect(viaGraphql.data.updateUserInfo).toMatchObject({
+        __typename: "IllegalParameterValueError",
+        code: "illegal_parameter_value",
+      });
+      expect(await gw.prisma.auditEvent.count({ where: { sub } })).toBe(0);
+    },
+  );
 
   it("keeps well-formed text beyond the BMP", async () => {
     const sub = fresh("emoji");
@@ -137,8 +182,14 @@ describe("GraphQL JSON literals behave as JSON variables do", () => {
       sub,
       `mutation { updateUserInfo(input: { customAttributes: { __proto__: { motto: "x" } } }) { __typename ... on Error { code message } } }`,
     );
-    expect(viaLiteral.data.updateUserInfo).toEqual({ __typename: "InvalidRequestError", code: "invalid_request", message: "Unknown attribute(s) found." });
-    const viaVariable = await graphql(sub, UPDATE, { input: JSON.parse('{"customAttributes": {"__proto__": {"motto": "x"}}}') });
+    expect(viaLiteral.data.updateUserInfo).toEqual({
+      __typename: "InvalidRequestError",
+      code: "invalid_request",
+      message: "Unknown attribute(s) found.",
+    });
+    const viaVariable = await graphql(sub, UPDATE, {
+      input: JSON.parse('{"customAttributes": {"__proto__": {"motto": "x"}}}'),
+    });
     expect(viaVariable.data.updateUserInfo).toMatchObject({ code: "invalid_request" });
     expect(await patchRaw(sub, '{"__proto__": {"motto": "x"}}')).toEqual({
       status: 400,
@@ -170,13 +221,23 @@ describe("access tokens (SPEC 6)", () => {
 
   const sign = (sub: string, { exp = true } = {}) => {
     const now = Math.floor(gw.clock.now().getTime() / 1000);
-    const jwt = new SignJWT({ scope: "openid" }).setProtectedHeader({ alg: "ES256", kid: "h1" }).setSubject(sub).setIssuer(ISSUER).setIssuedAt(now);
+    const jwt = new SignJWT({ scope: "openid" })
+      .setProtectedHeader({ alg: "ES256", kid: "h1" })
+      .setSubject(sub)
+      .setIssuer(ISSUER)
+      .setIssuedAt(now);
     if (exp) jwt.setExpirationTime(now + 600);
     return jwt.sign(key);
   };
   const get = async (jwt: string) => {
-    const response = await app.yoga.fetch(new Request("http://localhost/userinfo", { headers: { authorization: `Bearer ${jwt}` } }));
-    return { status: response.status, challenge: response.headers.get("www-authenticate"), body: await response.json() };
+    const response = await app.yoga.fetch(
+      new Request("http://localhost/userinfo", { headers: { authorization: `Bearer ${jwt}` } }),
+    );
+    return {
+      status: response.status,
+      challenge: response.headers.get("www-authenticate"),
+      body: await response.json(),
+    };
   };
 
   it("requires exp", async () => {
@@ -187,11 +248,17 @@ describe("access tokens (SPEC 6)", () => {
     expect(forever.body).toEqual({ error: "invalid_token", error_description: "The access token has no expiry" });
   });
 
-  it.each([["with\u0000nul"], ["lone\ud800surrogate"], ["tab\there"], ["x".repeat(256)]])("refuses the subject %j with 401 invalid_token", async (sub) => {
-    const result = await get(await sign(sub));
-    expect(result.status).toBe(401);
-    expect(result.body).toEqual({ error: "invalid_token", error_description: "The access token has no valid subject" });
-  });
+  it.each([["with\u0000nul"], ["lone\ud800surrogate"], ["tab\there"], ["x".repeat(256)]])(
+    "refuses the subject %j with 401 invalid_token",
+    async (sub) => {
+      const result = await get(await sign(sub));
+      expect(result.status).toBe(401);
+      expect(result.body).toEqual({
+        error: "invalid_token",
+        error_description: "The access token has no valid subject",
+      });
+    },
+  );
 
   it("accepts a 255-character subject and one beyond the BMP", async () => {
     expect((await get(await sign("y".repeat(255)))).status).toBe(200);
@@ -201,13 +268,24 @@ describe("access tokens (SPEC 6)", () => {
 
 describe("a target's daily budget cannot be spent by one requester", () => {
   it("lets users together spend half of it, each user a tenth; the application keeps the rest", async () => {
-    const strict = await createTestGateway({ database: gw.database, clock: gw.clock, env: { OTP_TARGET_INTERVAL_SECONDS: "1", OTP_TARGET_DAILY_LIMIT: "20" } });
+    const strict = await createTestGateway({
+      database: gw.database,
+      clock: gw.clock,
+      env: { OTP_TARGET_INTERVAL_SECONDS: "1", OTP_TARGET_DAILY_LIMIT: "20" },
+    });
     try {
-      await strict.store.applications.save({ clientId: "web", secretHash: await hashClientSecret("web-secret"), claims: [] });
+      await strict.store.applications.save({
+        clientId: "web",
+        secretHash: await hashClientSecret("web-secret"),
+        claims: [],
+      });
       const victim = `${fresh("victim")}@example.com`;
       const byUser = async (sub: string) => {
         strict.clock.advance(2);
-        const response = await strict.fetch("/otp/send", jsonRequest("POST", await strict.token(sub), { usage: "update_userinfo", email: victim }));
+        const response = await strict.fetch(
+          "/otp/send",
+          jsonRequest("POST", await strict.token(sub), { usage: "update_userinfo", email: victim }),
+        );
         return response.status;
       };
       const attacker = fresh("attacker");

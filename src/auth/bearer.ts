@@ -3,14 +3,14 @@ import {
   createLocalJWKSet,
   createRemoteJWKSet,
   errors,
-  jwtVerify,
   type JSONWebKeySet,
   type JWTPayload,
   type JWTVerifyGetKey,
+  jwtVerify,
 } from "jose";
+import { UnavailableError } from "../domain/errors.js";
 import type { Clock } from "../domain/ports.js";
 import type { Principal } from "../domain/requesters.js";
-import { UnavailableError } from "../domain/errors.js";
 import { AuthError, bearerErrors } from "./errors.js";
 import { createTokenCache } from "./token-cache.js";
 
@@ -32,7 +32,11 @@ export function bearerTokenOf(authorization: string | null): string | undefined 
  * per `cooldownMs`, so that tokens with made-up key ids cannot make the gateway hammer the issuer.
  */
 export function remoteKeys(url: string, { cooldownMs = 30_000 } = {}): JWTVerifyGetKey {
-  return createRemoteJWKSet(new URL(url), { cooldownDuration: cooldownMs, cacheMaxAge: 600_000, timeoutDuration: 5_000 });
+  return createRemoteJWKSet(new URL(url), {
+    cooldownDuration: cooldownMs,
+    cacheMaxAge: 600_000,
+    timeoutDuration: 5_000,
+  });
 }
 
 /**
@@ -110,7 +114,13 @@ const isValidSubject = (sub: unknown): sub is string =>
   typeof sub === "string" && sub.length >= 1 && sub.length <= 255 && !UNFIT_IN_SUBJECT.test(sub);
 
 /** Creates the verifier of SPEC 1.4: signature, issuer, audience, lifetime, then the `openid` scope. */
-export function createBearerVerifier({ keys, issuer, audience, clock, cacheSize = 0 }: BearerVerifierOptions): BearerVerifier {
+export function createBearerVerifier({
+  keys,
+  issuer,
+  audience,
+  clock,
+  cacheSize = 0,
+}: BearerVerifierOptions): BearerVerifier {
   const cache = createTokenCache(cacheSize);
   return async (authorization) => {
     const token = bearerTokenOf(authorization);

@@ -1,4 +1,4 @@
-import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from "node:crypto";
+import { randomBytes, type ScryptOptions, scrypt, timingSafeEqual } from "node:crypto";
 
 const PARAMS: ScryptOptions = { N: 16_384, r: 8, p: 1 };
 const KEY_LENGTH = 32;

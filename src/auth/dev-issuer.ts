@@ -1,14 +1,14 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
+  type CryptoKey,
   calculateJwkThumbprint,
   exportJWK,
   generateKeyPair,
   importJWK,
-  SignJWT,
-  type CryptoKey,
   type JSONWebKeySet,
   type JWK,
+  SignJWT,
 } from "jose";
 
 /** The development issuer's signing key and its public JWKS. */
@@ -61,7 +61,16 @@ export async function loadDevIssuer(dataDir: string): Promise<DevIssuer> {
   const key = (await importJWK(privateJwk, ALG)) as CryptoKey;
   return {
     jwks: { keys: [{ ...publicJwk, use: "sig", alg: ALG }] },
-    async mint({ sub, issuer, audience, clientId, scope = "openid profile email phone", ttlSeconds = 3600, now, extra }) {
+    async mint({
+      sub,
+      issuer,
+      audience,
+      clientId,
+      scope = "openid profile email phone",
+      ttlSeconds = 3600,
+      now,
+      extra,
+    }) {
       const iat = Math.floor((now ?? new Date()).getTime() / 1000);
       const jwt = new SignJWT({ scope, ...(clientId === undefined ? {} : { client_id: clientId }), ...extra })
         .setProtectedHeader({ alg: ALG, kid: privateJwk.kid!, typ: "at+jwt" })

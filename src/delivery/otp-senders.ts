@@ -2,17 +2,20 @@ import { createHmac } from "node:crypto";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import type { Transporter } from "nodemailer";
-import type { Channel } from "../domain/attributes.js";
-import { DeliveryFailure, type OtpMessage, type OtpSender } from "../domain/ports.js";
-import { OTP_CODE_TTL_SECONDS } from "../domain/otp/challenges.js";
 import type { Config } from "../config.js";
+import type { Channel } from "../domain/attributes.js";
+import { OTP_CODE_TTL_SECONDS } from "../domain/otp/challenges.js";
+import { DeliveryFailure, type OtpMessage, type OtpSender } from "../domain/ports.js";
 import type { Logger } from "../logger.js";
 
 /** Development delivery: the code is written to the log, and nowhere else. */
 export function logSender(log: Logger): OtpSender {
   return {
     async send({ channel, to, code, usage, expiresAt }) {
-      log.info({ otp: { channel, to, code, usage, expires_at: expiresAt.toISOString() } }, "OTP code (development delivery)");
+      log.info(
+        { otp: { channel, to, code, usage, expires_at: expiresAt.toISOString() } },
+        "OTP code (development delivery)",
+      );
     },
   };
 }
@@ -29,7 +32,15 @@ export const webhookSignature = (secret: string, body: string): string =>
  * Webhook delivery: a signed JSON POST; anything but a 2xx answer within `timeoutMs` is a failure, redirects
  * included. node:http rather than `fetch`: undici's fetch costs ~35 MB of memory for one request a minute per user.
  */
-export function webhookSender({ url, secret, timeoutMs }: { url: string; secret: string; timeoutMs: number }): OtpSender {
+export function webhookSender({
+  url,
+  secret,
+  timeoutMs,
+}: {
+  url: string;
+  secret: string;
+  timeoutMs: number;
+}): OtpSender {
   const target = new URL(url);
   const request = target.protocol === "https:" ? httpsRequest : httpRequest;
   return {
@@ -60,13 +71,22 @@ export function webhookSender({ url, secret, timeoutMs }: { url: string; secret:
         throw new DeliveryFailure(`webhook unreachable: ${name}`, !neverConnected(error), { cause: error });
       });
       // A 4xx is the receiver refusing the message; a 5xx may come after it passed the message on.
-      if (status < 200 || status > 299) throw new DeliveryFailure(`webhook answered ${status}`, status >= 500 || status < 400);
+      if (status < 200 || status > 299)
+        throw new DeliveryFailure(`webhook answered ${status}`, status >= 500 || status < 400);
     },
   };
 }
 
 /** Email delivery over SMTP (nodemailer, loaded on first use: most deployments never need it). */
-export function smtpSender({ url, from, timeoutMs }: { url: string; from: string; timeoutMs: number }): OtpSender & { close(): void } {
+export function smtpSender({
+  url,
+  from,
+  timeoutMs,
+}: {
+  url: string;
+  from: string;
+  timeoutMs: number;
+}): OtpSender & { close(): void } {
   let transport: Promise<Transporter> | undefined;
   const connect = async () => {
     const { default: nodemailer } = await import("nodemailer");
@@ -79,7 +99,8 @@ export function smtpSender({ url, from, timeoutMs }: { url: string; from: string
   return {
     async send({ to, code }) {
       try {
-        await (await (transport ??= connect())).sendMail({
+        transport ??= connect();
+        await (await transport).sendMail({
           from,
           to,
           subject: `Your verification code is ${code}`,
@@ -91,7 +112,11 @@ export function smtpSender({ url, from, timeoutMs }: { url: string; from: string
         throw new DeliveryFailure(`SMTP delivery failed: ${(error as Error).message}`, !refused, { cause: error });
       }
     },
-    close: () => void transport?.then((t) => t.close(), () => undefined),
+    close: () =>
+      void transport?.then(
+        (t) => t.close(),
+        () => undefined,
+      ),
   };
 }
 
@@ -109,7 +134,10 @@ export function channelRouter(senders: Partial<Record<Channel, OtpSender>>): Otp
 /** True for a network error raised before any byte reached the receiver: nothing can have been delivered. */
 function neverConnected(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === "string" && /^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|ECONNECTION|EDNS)$/.test(code);
+  return (
+    typeof code === "string" &&
+    /^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|ECONNECTION|EDNS)$/.test(code)
+  );
 }
 
 /** Logs every failed delivery (without the code) and passes the failure on. */

@@ -119,7 +119,10 @@ export function canonicalTimeZone(input: string): string | undefined {
   }
   if (resolved.toLowerCase() === input.toLowerCase()) return resolved;
   if (input !== input.toLowerCase()) return input;
-  return input.replace(/(^|[/_-])([a-z])/g, (_m, separator: string, letter: string) => separator + letter.toUpperCase());
+  return input.replace(
+    /(^|[/_-])([a-z])/g,
+    (_m, separator: string, letter: string) => separator + letter.toUpperCase(),
+  );
 }
 
 /** The canonical BCP 47 form of a locale (`en_US` -> `en-US`), or `undefined` when it is not one. */

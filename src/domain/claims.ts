@@ -1,4 +1,4 @@
-import { STANDARD_CLAIMS, type CustomAttributeDefinition, type CustomValue } from "./attributes.js";
+import { type CustomAttributeDefinition, type CustomValue, STANDARD_CLAIMS } from "./attributes.js";
 import type { UserRecord } from "./ports.js";
 
 /**
@@ -44,7 +44,8 @@ export function userInfoOf(
 ): UserInfo {
   const permitted = new Set(allowed);
   permitted.delete("authenticationMethod");
-  const pick = <T>(claim: string, value: T | null): T | undefined => (value !== null && permitted.has(claim) ? value : undefined);
+  const pick = <T>(claim: string, value: T | null): T | undefined =>
+    value !== null && permitted.has(claim) ? value : undefined;
   const custom: Record<string, CustomValue> = {};
   for (const { name } of customAttributes) {
     const value = user.customAttributes[name];
@@ -57,7 +58,8 @@ export function userInfoOf(
     email: pick("email", user.email),
     emailVerified: user.email === null ? undefined : pick("email_verified", user.emailVerified),
     phoneNumber: pick("phone_number", user.phoneNumber),
-    phoneNumberVerified: user.phoneNumber === null ? undefined : pick("phone_number_verified", user.phoneNumberVerified),
+    phoneNumberVerified:
+      user.phoneNumber === null ? undefined : pick("phone_number_verified", user.phoneNumberVerified),
     zoneinfo: pick("zoneinfo", user.zoneinfo),
     locale: pick("locale", user.locale),
     updatedAt: pick("updated_at", user.updatedAt),

@@ -111,7 +111,10 @@ export interface RateLimit {
 
 /** The outcome of counting a send against its limits. */
 export type RateLimitDecision =
-  | { readonly allowed: true; /** The recorded events, to forget if the send does not happen. */ readonly eventIds: readonly string[] }
+  | {
+      readonly allowed: true /** The recorded events, to forget if the send does not happen. */;
+      readonly eventIds: readonly string[];
+    }
   | { readonly allowed: false; readonly limit: RateLimit; readonly retryAfterSeconds: number };
 
 /** Send counters shared by every gateway process. */

@@ -1,15 +1,15 @@
 import {
+  type CustomAttributeDefinition,
+  type CustomValue,
   customRule,
   emailKey,
   isEmailAddress,
   isWellFormed,
   normalizePhoneNumber,
   PROFILE_ATTRIBUTES,
+  type ProfileAttribute,
   profileRules,
   VERIFIED_ATTRIBUTES,
-  type CustomAttributeDefinition,
-  type CustomValue,
-  type ProfileAttribute,
   type VerifiedAttribute,
 } from "./attributes.js";
 import { DomainError, invalidRequest } from "./errors.js";
@@ -71,7 +71,10 @@ export const UNKNOWN_ATTRIBUTES = "Unknown attribute(s) found.";
 const UNSUPPORTED_ATTRIBUTES = "Unsupported user attribute(s) found.";
 
 /** True when the command names a custom attribute that `definitions` does not know. */
-export function namesUnknownAttribute(command: UpdateCommand, definitions: readonly CustomAttributeDefinition[]): boolean {
+export function namesUnknownAttribute(
+  command: UpdateCommand,
+  definitions: readonly CustomAttributeDefinition[],
+): boolean {
   const known = new Set(definitions.map((d) => d.name));
   return [...(command.custom?.keys() ?? [])].some((name) => !known.has(name));
 }
@@ -97,7 +100,9 @@ export function validateUpdate(command: UpdateCommand, definitions: readonly Cus
     const normalized = normalizePhoneNumber(v);
     return normalized === undefined ? undefined : { value: normalized, target: normalized };
   });
-  const email = identifier(command.email, "email", (v) => (isEmailAddress(v) ? { value: v, target: emailKey(v) } : undefined));
+  const email = identifier(command.email, "email", (v) =>
+    isEmailAddress(v) ? { value: v, target: emailKey(v) } : undefined,
+  );
   const verified = [
     ...(phone ? [withOtp("phone_number", command.phoneNumber!, phone)] : []),
     ...(email ? [withOtp("email", command.email!, email)] : []),
@@ -160,7 +165,11 @@ function identifier(
   return normalized;
 }
 
-function withOtp(attribute: VerifiedAttribute, change: IdentifierChange, value: { value: string; target: string }): VerifiedChange {
+function withOtp(
+  attribute: VerifiedAttribute,
+  change: IdentifierChange,
+  value: { value: string; target: string },
+): VerifiedChange {
   const { token, code } = VERIFIED_ATTRIBUTES[attribute];
   if (typeof change.otpToken !== "string" || !isWellFormed(change.otpToken)) throw illegal(token);
   if (typeof change.otp !== "string" || !isWellFormed(change.otp)) throw illegal(code);

@@ -1,10 +1,17 @@
 import { auditRecordOf } from "./audit.js";
-import { claimsListFor, userInfoOf, type UserInfo } from "./claims.js";
+import { claimsListFor, type UserInfo, userInfoOf } from "./claims.js";
 import { DomainError } from "./errors.js";
 import { verifyOtps } from "./otp/challenges.js";
-import { UniqueViolation, type Clock, type Store, type TransactionalRepositories, type UserChanges, type UserRecord } from "./ports.js";
+import {
+  type Clock,
+  type Store,
+  type TransactionalRepositories,
+  UniqueViolation,
+  type UserChanges,
+  type UserRecord,
+} from "./ports.js";
 import type { Principal } from "./requesters.js";
-import { namesUnknownAttribute, validateUpdate, type UpdateCommand, type VerifiedChange } from "./update-command.js";
+import { namesUnknownAttribute, type UpdateCommand, type VerifiedChange, validateUpdate } from "./update-command.js";
 
 /** Dependencies of {@link createUserInfoService}. */
 export interface UserInfoServiceDeps {
@@ -42,7 +49,9 @@ export function createUserInfoService({ store, clock, jitProvisioning, defaultCl
    */
   async function userInfo(principal: Principal): Promise<UserInfo> {
     const { view } = await viewFor(principal);
-    const user = jitProvisioning ? await store.users.provision(principal.sub, clock.now()) : await store.users.find(principal.sub);
+    const user = jitProvisioning
+      ? await store.users.provision(principal.sub, clock.now())
+      : await store.users.find(principal.sub);
     if (user === null) throw new DomainError("user_not_found");
     return view(user);
   }

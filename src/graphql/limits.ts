@@ -1,23 +1,23 @@
 import {
-  GraphQLError,
-  getIntrospectionQuery,
-  parse,
   type DocumentNode,
-  type SelectionNode,
-  getNamedType,
-  getNullableType,
-  isListType,
-  isObjectType,
-  isInterfaceType,
-  Kind,
-  NoSchemaIntrospectionCustomRule,
-  SchemaMetaFieldDef,
-  TypeMetaFieldDef,
   type FragmentDefinitionNode,
+  GraphQLError,
   type GraphQLNamedType,
   type GraphQLOutputType,
   type GraphQLSchema,
+  getIntrospectionQuery,
+  getNamedType,
+  getNullableType,
+  isInterfaceType,
+  isListType,
+  isObjectType,
+  Kind,
+  NoSchemaIntrospectionCustomRule,
+  parse,
+  SchemaMetaFieldDef,
+  type SelectionNode,
   type SelectionSetNode,
+  TypeMetaFieldDef,
   type ValidationContext,
   type ValidationRule,
 } from "graphql";
@@ -69,9 +69,17 @@ export function maxResultValues(schema: GraphQLSchema): number {
  * any size) let 900 distinct large documents exhaust a 192 MB heap. Legitimate documents are small and few; a
  * document over 16 KB is parsed every time.
  */
-export function documentCaches(): Exclude<YogaServerOptions<object, object>["parserAndValidationCache"], boolean | undefined> {
+export function documentCaches(): Exclude<
+  YogaServerOptions<object, object>["parserAndValidationCache"],
+  boolean | undefined
+> {
   const cache = <T extends object>() =>
-    new LRUCache<string, T>({ max: 1_000, maxSize: 256 * 1024, maxEntrySize: 16 * 1024, sizeCalculation: (_value, key) => key.length || 1 });
+    new LRUCache<string, T>({
+      max: 1_000,
+      maxSize: 256 * 1024,
+      maxEntrySize: 16 * 1024,
+      sizeCalculation: (_value, key) => key.length || 1,
+    });
   return { documentCache: cache<DocumentNode>(), errorCache: cache<object>() };
 }
 
@@ -135,7 +143,8 @@ const EMPTY: Measure = { values: 0, depth: 0 };
  * work is linear in the document's size however its fragments nest.
  */
 function measureOperations(schema: GraphQLSchema, listLengths: Map<string, number>, document: DocumentNode) {
-  const lengthOf = (parent: GraphQLNamedType, field: string) => listLengths.get(`${parent.name}.${field}`) ?? DEFAULT_LIST_LENGTH;
+  const lengthOf = (parent: GraphQLNamedType, field: string) =>
+    listLengths.get(`${parent.name}.${field}`) ?? DEFAULT_LIST_LENGTH;
   const fragments = new Map<string, FragmentDefinitionNode>();
   for (const definition of document.definitions) {
     if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
@@ -205,7 +214,9 @@ export function resultBudgetRule(schema: GraphQLSchema): ValidationRule {
       for (const { operation, values, depth } of measureOperations(schema, listLengths, document)) {
         if (depth > MAX_SELECTION_DEPTH) {
           context.reportError(
-            new GraphQLError(`Query depth limit of ${MAX_SELECTION_DEPTH} exceeded, found ${depth}.`, { nodes: [operation] }),
+            new GraphQLError(`Query depth limit of ${MAX_SELECTION_DEPTH} exceeded, found ${depth}.`, {
+              nodes: [operation],
+            }),
           );
         } else if (values > budget) {
           context.reportError(

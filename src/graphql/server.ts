@@ -1,4 +1,9 @@
-import { createGraphQLError, maskError, type GraphiQLOptions as YogaGraphiQLOptions, type YogaServerOptions } from "graphql-yoga";
+import {
+  createGraphQLError,
+  maskError,
+  type GraphiQLOptions as YogaGraphiQLOptions,
+  type YogaServerOptions,
+} from "graphql-yoga";
 import type { BearerVerifier } from "../auth/bearer.js";
 import { AuthError } from "../auth/errors.js";
 import { UnavailableError } from "../domain/errors.js";
@@ -106,7 +111,9 @@ export function graphQLOptions({ userInfo, otp, verifyBearer, clientAddress, log
         : {
             title: "userinfo-bff",
             defaultQuery: EXAMPLE_OPERATIONS,
-            headers: JSON.stringify(graphiql.authorization === undefined ? {} : { Authorization: graphiql.authorization }),
+            headers: JSON.stringify(
+              graphiql.authorization === undefined ? {} : { Authorization: graphiql.authorization },
+            ),
           },
   } satisfies YogaServerOptions<Record<string, unknown>, GraphQLContext>;
 }

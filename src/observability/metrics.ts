@@ -1,4 +1,4 @@
-import { Counter, Histogram, collectDefaultMetrics, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
 import type { OtpSender } from "../domain/ports.js";
 
 /** The gateway's Prometheus metrics, in a registry of its own. */
@@ -34,7 +34,12 @@ export function createMetrics(): Metrics {
       requests.inc(labels);
       duration.observe(labels, seconds);
     },
-    otpSends: new Counter({ name: "otp_sends_total", help: "OTP codes delivered, by channel.", labelNames: ["channel"], registers: [registry] }),
+    otpSends: new Counter({
+      name: "otp_sends_total",
+      help: "OTP codes delivered, by channel.",
+      labelNames: ["channel"],
+      registers: [registry],
+    }),
     otpFailures: new Counter({
       name: "otp_send_failures_total",
       help: "OTP deliveries that failed, by channel.",

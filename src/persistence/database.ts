@@ -1,8 +1,8 @@
 import { PrismaPg } from "@prisma/adapter-pg";
 import pg from "pg";
-import { Prisma, PrismaClient } from "../generated/prisma/client.js";
 import { UnavailableError } from "../domain/errors.js";
 import { UniqueViolation } from "../domain/ports.js";
+import { Prisma, PrismaClient } from "../generated/prisma/client.js";
 
 export { Prisma, PrismaClient };
 
@@ -46,7 +46,9 @@ export function connectDatabase(url: string, poolSize: number): Database {
     }),
     async transaction(work) {
       try {
-        return await prisma.$transaction((tx) => work(translating({ query: <T>(sql: Prisma.Sql) => tx.$queryRaw<T[]>(sql) })));
+        return await prisma.$transaction((tx) =>
+          work(translating({ query: <T>(sql: Prisma.Sql) => tx.$queryRaw<T[]>(sql) })),
+        );
       } catch (error) {
         throw translateDatabaseError(error);
       }
@@ -107,7 +109,11 @@ export function translateDatabaseError(error: unknown): unknown {
   const e = error as PrismaLikeError;
   const cause = e.meta?.driverAdapterError?.cause;
   const violated =
-    cause?.kind === "UniqueConstraintViolation" ? cause.constraint?.index : e.code === "23505" ? e.constraint : undefined;
+    cause?.kind === "UniqueConstraintViolation"
+      ? cause.constraint?.index
+      : e.code === "23505"
+        ? e.constraint
+        : undefined;
   const attribute = UNIQUE_INDEXES[violated ?? ""];
   if (attribute !== undefined) return new UniqueViolation(attribute);
   const unavailable =
@@ -125,7 +131,11 @@ function isConnectionError(error: unknown): boolean {
     const code = (e as { code?: unknown }).code;
     if (typeof code === "string" && /^(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|ENOTFOUND)$/.test(code)) return true;
     const message = (e as { message?: unknown }).message;
-    if (typeof message === "string" && /Connection terminated|connection timeout|Client has encountered a connection error/i.test(message)) return true;
+    if (
+      typeof message === "string" &&
+      /Connection terminated|connection timeout|Client has encountered a connection error/i.test(message)
+    )
+      return true;
     e = (e as { cause?: unknown }).cause;
   }
   return false;

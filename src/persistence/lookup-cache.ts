@@ -1,5 +1,5 @@
-import type { ApplicationRecord, Clock, Store } from "../domain/ports.js";
 import type { CustomAttributeDefinition } from "../domain/attributes.js";
+import type { ApplicationRecord, Clock, Store } from "../domain/ports.js";
 
 const MAX_APPLICATIONS = 10_000;
 
@@ -14,7 +14,8 @@ export function withLookupCache(store: Store, clock: Clock, ttlMs: number): Stor
   if (ttlMs <= 0) return store;
   let definitions: { value: Promise<CustomAttributeDefinition[]>; expires: number } | undefined;
   const applications = new Map<string, { value: Promise<ApplicationRecord | null>; expires: number }>();
-  const fresh = (entry: { expires: number } | undefined) => entry !== undefined && entry.expires > clock.now().getTime();
+  const fresh = (entry: { expires: number } | undefined) =>
+    entry !== undefined && entry.expires > clock.now().getTime();
   return {
     ...store,
     customAttributes: {
@@ -42,7 +43,10 @@ export function withLookupCache(store: Store, clock: Clock, ttlMs: number): Stor
         const value = store.applications.find(clientId);
         applications.set(clientId, { value, expires: clock.now().getTime() + ttlMs });
         // Neither a failed read nor an unknown application is remembered: `apps add` must take effect at once.
-        value.then((found) => found === null && applications.delete(clientId), () => applications.delete(clientId));
+        value.then(
+          (found) => found === null && applications.delete(clientId),
+          () => applications.delete(clientId),
+        );
         return value;
       },
       async save(application) {

@@ -72,7 +72,9 @@ export async function migrate(connectionString: string, dir: string = MIGRATIONS
         try {
           // Checked again inside the transaction: the embedded database has one session for every connection, so
           // the advisory lock cannot exclude another connection there - its transactions can.
-          const done = await client.query(`SELECT 1 FROM "_prisma_migrations" WHERE migration_name = $1`, [migration.name]);
+          const done = await client.query(`SELECT 1 FROM "_prisma_migrations" WHERE migration_name = $1`, [
+            migration.name,
+          ]);
           if (done.rowCount === 0) {
             await client.query(migration.sql);
             await client.query(

@@ -1,9 +1,9 @@
+import type { Store } from "../domain/ports.js";
 import type { Logger } from "../logger.js";
 import { readLockHolder } from "./data-dir-lock.js";
 import { connectDatabase, type Database } from "./database.js";
 import { migrate } from "./migrations.js";
 import { createStore } from "./store.js";
-import type { Store } from "../domain/ports.js";
 
 /** Where the database is: PostgreSQL at `url`, or the embedded one in `dataDir` when `url` is undefined. */
 export interface DatabaseLocation {

@@ -13,6 +13,8 @@ export function databaseReadiness(database: Database): () => Promise<Readiness> 
       return { ready: false, reason: "database unreachable" };
     }
     const pending = shipped.filter((name) => !applied.has(name));
-    return pending.length === 0 ? { ready: true } : { ready: false, reason: `pending migrations: ${pending.join(", ")}` };
+    return pending.length === 0
+      ? { ready: true }
+      : { ready: false, reason: `pending migrations: ${pending.join(", ")}` };
   };
 }

@@ -6,7 +6,10 @@ import { otpChallengeQueries } from "./queries/otp-challenges.js";
 import { rateLimitEventQueries } from "./queries/rate-limit-events.js";
 import { userQueries } from "./queries/users.js";
 
-const transactional = (db: Executor): TransactionalRepositories => ({ users: userQueries(db), otps: otpChallengeQueries(db) });
+const transactional = (db: Executor): TransactionalRepositories => ({
+  users: userQueries(db),
+  otps: otpChallengeQueries(db),
+});
 
 /** The domain's {@link Store}: the query modules of every table, on one database. */
 export function createStore(database: Database): Store {

@@ -1,7 +1,13 @@
 import { isReadOnlyAttribute, PROFILE_ATTRIBUTES, type ProfileAttribute } from "../domain/attributes.js";
 import { invalidRequest } from "../domain/errors.js";
 import type { SendOtpCommand } from "../domain/otp/send-otp.js";
-import { WRONG_TYPE, type IdentifierChange, type JsonValue, type UpdateCommand, type WrongType } from "../domain/update-command.js";
+import {
+  type IdentifierChange,
+  type JsonValue,
+  type UpdateCommand,
+  WRONG_TYPE,
+  type WrongType,
+} from "../domain/update-command.js";
 
 // The Tencent CIAM JSON bodies, decoded into the domain's commands. Decoding sorts keys and JSON types; every rule
 // about values (and the order in which failures are reported) is the domain's.
@@ -15,16 +21,22 @@ function objectOf(body: unknown): Record<string, unknown> {
 }
 
 /** A string or null as given; any other JSON value is of the wrong type. */
-const text = (value: unknown): string | null | WrongType => (typeof value === "string" || value === null ? value : WRONG_TYPE);
+const text = (value: unknown): string | null | WrongType =>
+  typeof value === "string" || value === null ? value : WRONG_TYPE;
 
 const IDENTIFIER_KEYS = {
   phone_number: { value: "phone_number", otpToken: "phone_number_otp_token", otp: "phone_number_otp" },
   email: { value: "email", otpToken: "email_otp_token", otp: "email_otp" },
 } as const;
-const IDENTIFIER_KEY_NAMES: ReadonlySet<string> = new Set(Object.values(IDENTIFIER_KEYS).flatMap((keys) => Object.values(keys)));
+const IDENTIFIER_KEY_NAMES: ReadonlySet<string> = new Set(
+  Object.values(IDENTIFIER_KEYS).flatMap((keys) => Object.values(keys)),
+);
 const PROFILE_KEY_NAMES: ReadonlySet<string> = new Set(PROFILE_ATTRIBUTES);
 
-function identifierChange(input: Record<string, unknown>, keys: (typeof IDENTIFIER_KEYS)[keyof typeof IDENTIFIER_KEYS]) {
+function identifierChange(
+  input: Record<string, unknown>,
+  keys: (typeof IDENTIFIER_KEYS)[keyof typeof IDENTIFIER_KEYS],
+) {
   const change: { -readonly [K in keyof IdentifierChange]: IdentifierChange[K] } = {};
   for (const part of ["value", "otpToken", "otp"] as const) {
     if (Object.hasOwn(input, keys[part])) change[part] = text(input[keys[part]]);

@@ -8,7 +8,11 @@ const ERROR_TYPE = "application/json;charset=UTF-8";
 
 /** A `200` JSON response. */
 export const ok = (body: unknown, headers: Record<string, string> = {}): Response =>
-  new Response(JSON.stringify(body), { status: 200, statusText: "OK", headers: { "content-type": "application/json", ...headers } });
+  new Response(JSON.stringify(body), {
+    status: 200,
+    statusText: "OK",
+    headers: { "content-type": "application/json", ...headers },
+  });
 
 /** An error response in the Tencent CIAM shape: `{"error": CODE}` plus `error_description` where there is one. */
 export function errorResponse(

@@ -2,7 +2,7 @@ import { Response } from "@whatwg-node/fetch";
 import type { Plugin } from "graphql-yoga";
 import type { JSONWebKeySet } from "jose";
 import type { Registry } from "prom-client";
-import { bearerTokenOf, type BearerVerifier } from "../auth/bearer.js";
+import { type BearerVerifier, bearerTokenOf } from "../auth/bearer.js";
 import { basicCredentials, type ClientAuthenticator } from "../auth/client-authentication.js";
 import { DomainError } from "../domain/errors.js";
 import type { OtpService } from "../domain/otp/send-otp.js";
@@ -14,7 +14,6 @@ import { readJsonBody } from "./body.js";
 import { claimsOf } from "./claims.js";
 import { decodeSendOtpCommand, decodeUpdateCommand } from "./decode.js";
 import { errorResponse, ok, responseForError } from "./responses.js";
-
 
 /** What the REST face needs. */
 export interface RestDeps {
@@ -57,7 +56,8 @@ export function createRestRoutes(deps: RestDeps): Map<string, Handler> {
     const basic = basicCredentials(authorization);
     const address = clientAddress(request, serverContext);
     let requester: OtpRequester;
-    if (basic !== undefined) requester = { kind: "client", clientId: await authenticateClient(basic, address), address };
+    if (basic !== undefined)
+      requester = { kind: "client", clientId: await authenticateClient(basic, address), address };
     else if (bearerTokenOf(authorization) !== undefined) {
       requester = { kind: "user", principal: await verifyBearer(authorization), address };
     } else throw new DomainError("invalid_client");
@@ -81,8 +81,14 @@ export function createRestRoutes(deps: RestDeps): Map<string, Handler> {
   });
 
   if (metrics !== undefined) {
-    routes.set("/metrics", async () =>
-      new Response(await metrics.metrics(), { status: 200, statusText: "OK", headers: { "content-type": metrics.contentType } }),
+    routes.set(
+      "/metrics",
+      async () =>
+        new Response(await metrics.metrics(), {
+          status: 200,
+          statusText: "OK",
+          headers: { "content-type": metrics.contentType },
+        }),
     );
   }
 

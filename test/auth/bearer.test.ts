@@ -1,9 +1,9 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from "jose";
+import { type CryptoKey, exportJWK, generateKeyPair, type JWK, SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../support/database.js";
 import { createTestGateway, type TestGateway } from "../support/gateway.js";
@@ -12,7 +12,8 @@ const URI = 'error_uri="https://tools.ietf.org/html/rfc6750#section-3.1"';
 const MISSING = `Bearer error="invalid_request", error_description="Bearer token not found in the request", ${URI}`;
 const UNDECODABLE = `Bearer error="invalid_token", error_description="Error decoding JWT", ${URI}`;
 const SCOPE = `Bearer error="insufficient_scope", error_description="The request requires higher privileges than provided by the access token.", ${URI}`;
-const invalidToken = (description: string) => `Bearer error="invalid_token", error_description="${description}", ${URI}`;
+const invalidToken = (description: string) =>
+  `Bearer error="invalid_token", error_description="${description}", ${URI}`;
 
 let database: TestDatabase;
 let gw: TestGateway;
@@ -41,7 +42,10 @@ describe("bearer authentication (SPEC 1.4)", () => {
       const result = await get(authorization);
       expect(result.status).toBe(400);
       expect(result.challenge).toBe(MISSING);
-      expect(result.body).toEqual({ error: "invalid_request", error_description: "Bearer token not found in the request" });
+      expect(result.body).toEqual({
+        error: "invalid_request",
+        error_description: "Bearer token not found in the request",
+      });
     },
   );
 
@@ -84,7 +88,12 @@ describe("bearer authentication (SPEC 1.4)", () => {
   });
 
   it("answers 401 for a wrong issuer", async () => {
-    const other = await gw.issuer.mint({ sub: "alice", issuer: "https://evil.example", audience: "https://api.example.com", now: gw.clock.now() });
+    const other = await gw.issuer.mint({
+      sub: "alice",
+      issuer: "https://evil.example",
+      audience: "https://api.example.com",
+      now: gw.clock.now(),
+    });
     const result = await get(`Bearer ${other}`);
     expect(result.status).toBe(401);
     expect(result.challenge).toBe(invalidToken("The access token was not issued by the expected issuer"));
@@ -127,7 +136,12 @@ describe("bearer authentication (SPEC 1.4)", () => {
   });
 
   it("answers 401 for a token without a subject", async () => {
-    const noSub = await gw.issuer.mint({ sub: "", issuer: gw.config.auth.issuer, audience: "https://api.example.com", now: gw.clock.now() });
+    const noSub = await gw.issuer.mint({
+      sub: "",
+      issuer: gw.config.auth.issuer,
+      audience: "https://api.example.com",
+      now: gw.clock.now(),
+    });
     const result = await get(`Bearer ${noSub}`);
     expect(result.status).toBe(401);
     expect(result.challenge).toBe(invalidToken("The access token has no valid subject"));
@@ -166,9 +180,19 @@ describe("issuer keys", () => {
     const { createLogger } = await import("../../src/logger.js");
     const config = loadConfig({ AUTH_JWKS_FILE: file, AUTH_ISSUER: "https://issuer.example", DATA_DIR: dir });
     expect(config.auth.devIssuer).toBe(false);
-    const app = createApp({ config, store: gw.store, clock: gw.clock, random: gw.random, sender: { send: async () => undefined }, log: createLogger("silent"), keys: fileKeys(file), devJwks: undefined });
+    const app = createApp({
+      config,
+      store: gw.store,
+      clock: gw.clock,
+      random: gw.random,
+      sender: { send: async () => undefined },
+      log: createLogger("silent"),
+      keys: fileKeys(file),
+      devJwks: undefined,
+    });
     const call = async (jwt: string) =>
-      (await app.yoga.fetch(new Request("http://localhost/userinfo", { headers: { authorization: `Bearer ${jwt}` } }))).status;
+      (await app.yoga.fetch(new Request("http://localhost/userinfo", { headers: { authorization: `Bearer ${jwt}` } })))
+        .status;
     expect(await call(await sign(keys[0]!, gw.clock.now()))).toBe(200);
     expect(await call(await sign(keys[1]!, gw.clock.now()))).toBe(401);
     writeFileSync(file, JSON.stringify({ keys: [keys[0]!.jwk, keys[1]!.jwk] }));
@@ -192,9 +216,22 @@ describe("issuer keys", () => {
       const { loadConfig } = await import("../../src/config.js");
       const { createLogger } = await import("../../src/logger.js");
       const config = loadConfig({ AUTH_JWKS_URL: url, AUTH_ISSUER: "https://issuer.example", DATA_DIR: dir });
-      const app = createApp({ config, store: gw.store, clock: gw.clock, random: gw.random, sender: { send: async () => undefined }, log: createLogger("silent"), keys: remoteKeys(url, { cooldownMs: 0 }), devJwks: undefined });
+      const app = createApp({
+        config,
+        store: gw.store,
+        clock: gw.clock,
+        random: gw.random,
+        sender: { send: async () => undefined },
+        log: createLogger("silent"),
+        keys: remoteKeys(url, { cooldownMs: 0 }),
+        devJwks: undefined,
+      });
       const call = async (jwt: string) =>
-        (await app.yoga.fetch(new Request("http://localhost/userinfo", { headers: { authorization: `Bearer ${jwt}` } }))).status;
+        (
+          await app.yoga.fetch(
+            new Request("http://localhost/userinfo", { headers: { authorization: `Bearer ${jwt}` } }),
+          )
+        ).status;
       // jose checks real time for its cache; tokens are signed at the real time for this test.
       expect(await call(await sign(keys[0]!, new Date()))).toBe(200);
       expect(await call(await sign(keys[0]!, new Date()))).toBe(200);

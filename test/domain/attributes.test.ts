@@ -1,17 +1,18 @@
 import { describe, expect, it } from "vitest";
 import {
+  type CustomAttributeDefinition,
   canonicalLocale,
   canonicalTimeZone,
   isEmailAddress,
   normalizePhoneNumber,
-  type CustomAttributeDefinition,
 } from "../../src/domain/attributes.js";
 import { DomainError } from "../../src/domain/errors.js";
 import { validateUpdate, WRONG_TYPE } from "../../src/domain/update-command.js";
 import { decodeUpdateCommand } from "../../src/rest/decode.js";
 
 /** A REST body through the REST face's decoder and the domain's rules. */
-const parseUpdateRequest = (body: unknown, custom: readonly CustomAttributeDefinition[]) => validateUpdate(decodeUpdateCommand(body), custom);
+const parseUpdateRequest = (body: unknown, custom: readonly CustomAttributeDefinition[]) =>
+  validateUpdate(decodeUpdateCommand(body), custom);
 
 describe("normalizePhoneNumber", () => {
   it.each([
@@ -22,21 +23,40 @@ describe("normalizePhoneNumber", () => {
     ["199 9999 9999", "19999999999"],
   ])("%s -> %s", (input, expected) => expect(normalizePhoneNumber(input)).toBe(expected));
 
-  it.each([["12800138000"], ["1380013800"], ["+85213800138000"], ["86 13800138000"], ["138-0013-800a"], ["(138)00138000"], ["1".repeat(40)]])(
-    "rejects %s",
-    (input) => expect(normalizePhoneNumber(input)).toBeUndefined(),
-  );
+  it.each([
+    ["12800138000"],
+    ["1380013800"],
+    ["+85213800138000"],
+    ["86 13800138000"],
+    ["138-0013-800a"],
+    ["(138)00138000"],
+    ["1".repeat(40)],
+  ])("rejects %s", (input) => expect(normalizePhoneNumber(input)).toBeUndefined());
 });
 
 describe("isEmailAddress", () => {
-  it.each([["a@b"], ["first.last@example.com"], ["x@mail-1.example.co"], ["!#$%&'*+/=?^_`{|}~-@example.com"], [`${"a".repeat(64)}@example.com`]])(
-    "accepts %s",
-    (input) => expect(isEmailAddress(input)).toBe(true),
-  );
-  it.each([["a"], ["a@b."], ["a.@b.com"], ["a@.b"], ["a@b c"], [" a@b.com"], ["a@b.com "], [`a@${"b".repeat(253)}`], ['"a b"@example.com'], ["x@[IPv6:::1]"], [`${"a".repeat(65)}@example.com`], ["a@b_c.com"], ["a@-b.com"]])(
-    "rejects %j",
-    (input) => expect(isEmailAddress(input)).toBe(false),
-  );
+  it.each([
+    ["a@b"],
+    ["first.last@example.com"],
+    ["x@mail-1.example.co"],
+    ["!#$%&'*+/=?^_`{|}~-@example.com"],
+    [`${"a".repeat(64)}@example.com`],
+  ])("accepts %s", (input) => expect(isEmailAddress(input)).toBe(true));
+  it.each([
+    ["a"],
+    ["a@b."],
+    ["a.@b.com"],
+    ["a@.b"],
+    ["a@b c"],
+    [" a@b.com"],
+    ["a@b.com "],
+    [`a@${"b".repeat(253)}`],
+    ['"a b"@example.com'],
+    ["x@[IPv6:::1]"],
+    [`${"a".repeat(65)}@example.com`],
+    ["a@b_c.com"],
+    ["a@-b.com"],
+  ])("rejects %j", (input) => expect(isEmailAddress(input)).toBe(false));
 });
 
 describe("canonicalTimeZone and canonicalLocale", () => {
@@ -46,7 +66,16 @@ describe("canonicalTimeZone and canonicalLocale", () => {
     expect(canonicalTimeZone("america/argentina/buenos_aires")).toBe("America/Argentina/Buenos_Aires");
     expect(canonicalTimeZone("Asia/Calcutta")).toBe("Asia/Calcutta");
     expect(canonicalTimeZone("UTC")).toBe("UTC");
-    for (const zone of ["posixrules", "localtime", "Factory", "posix/Europe/Paris", "right/UTC", "+08:00", "Asia/Nowhere", "../etc/passwd"]) {
+    for (const zone of [
+      "posixrules",
+      "localtime",
+      "Factory",
+      "posix/Europe/Paris",
+      "right/UTC",
+      "+08:00",
+      "Asia/Nowhere",
+      "../etc/passwd",
+    ]) {
       expect(canonicalTimeZone(zone)).toBeUndefined();
     }
   });
@@ -82,11 +111,15 @@ describe("validateUpdate (of decoded REST bodies)", () => {
     const { foo: _foo, ...noUnknown } = all;
     expect(codeOf(noUnknown)).toBe("invalid_request: Unsupported user attribute(s) found.");
     const { level: _level, ...writable } = noUnknown;
-    expect(codeOf(writable)).toBe("invalid_request: phone_number requires phone_number_otp_token and phone_number_otp.");
+    expect(codeOf(writable)).toBe(
+      "invalid_request: phone_number requires phone_number_otp_token and phone_number_otp.",
+    );
     const companions = { phone_number_otp_token: "t", phone_number_otp: "1", email_otp_token: "t", email_otp: "1" };
     expect(codeOf({ ...writable, ...companions })).toBe("malformed_phone_number");
     expect(codeOf({ ...writable, ...companions, phone_number: "13800138000" })).toBe("malformed_email");
-    expect(codeOf({ ...writable, ...companions, phone_number: "13800138000", email: "a@b.c" })).toBe("illegal_parameter_value");
+    expect(codeOf({ ...writable, ...companions, phone_number: "13800138000", email: "a@b.c" })).toBe(
+      "illegal_parameter_value",
+    );
     expect(codeOf({ ...companions, phone_number: "13800138000", email: "a@b.c", name: "ok" })).toBe("ok");
   });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { claimsListFor, userInfoOf } from "../../src/domain/claims.js";
 import type { CustomAttributeDefinition } from "../../src/domain/attributes.js";
+import { claimsListFor, userInfoOf } from "../../src/domain/claims.js";
 import type { UserRecord } from "../../src/domain/ports.js";
 import { claimsOf } from "../../src/rest/claims.js";
 
@@ -50,6 +50,10 @@ describe("claims", () => {
   });
 
   it("uses the operator's default list for unknown applications", () => {
-    expect(filterClaims(user, claimsListFor(null, ["name", "team"], custom), custom)).toEqual({ sub: "u1", name: "Name", team: "core" });
+    expect(filterClaims(user, claimsListFor(null, ["name", "team"], custom), custom)).toEqual({
+      sub: "u1",
+      name: "Name",
+      team: "core",
+    });
   });
 });

@@ -1,16 +1,16 @@
 import { describe, expect, it } from "vitest";
 import type { AuditRecord } from "../../src/domain/audit.js";
 import { DomainError } from "../../src/domain/errors.js";
+import { createOtpIssuer } from "../../src/domain/otp/challenges.js";
 import {
-  UniqueViolation,
   type NewOtpChallenge,
   type OtpChallenge,
   type Store,
   type TransactionalRepositories,
+  UniqueViolation,
   type UserChanges,
   type UserRecord,
 } from "../../src/domain/ports.js";
-import { createOtpIssuer } from "../../src/domain/otp/challenges.js";
 import type { UpdateCommand } from "../../src/domain/update-command.js";
 import { createUserInfoService } from "../../src/domain/user-info.js";
 import { testClock } from "../support/gateway.js";
@@ -20,7 +20,10 @@ import { testClock } from "../support/gateway.js";
  * copy that replaces the state only when the work resolves.
  */
 function memoryStore() {
-  let state = { users: new Map<string, UserRecord>(), challenges: new Map<string, OtpChallenge & { tokenHash: string }>() };
+  let state = {
+    users: new Map<string, UserRecord>(),
+    challenges: new Map<string, OtpChallenge & { tokenHash: string }>(),
+  };
   const audits: AuditRecord[] = [];
   const repositories = (s: typeof state): TransactionalRepositories => ({
     users: {
@@ -30,7 +33,11 @@ function memoryStore() {
         return s.users.get(sub)!;
       },
       create: async (user) => {
-        const record = { ...emptyUser(user.sub, user.createdAt), email: user.email ?? null, phoneNumber: user.phoneNumber ?? null };
+        const record = {
+          ...emptyUser(user.sub, user.createdAt),
+          email: user.email ?? null,
+          phoneNumber: user.phoneNumber ?? null,
+        };
         s.users.set(user.sub, record);
         return record;
       },
@@ -39,8 +46,10 @@ function memoryStore() {
         if (current === undefined) return null;
         for (const other of s.users.values()) {
           if (other.sub === sub) continue;
-          if (changes.email !== undefined && other.email?.toLowerCase() === changes.email.toLowerCase()) throw new UniqueViolation("email");
-          if (changes.phoneNumber !== undefined && other.phoneNumber === changes.phoneNumber) throw new UniqueViolation("phone_number");
+          if (changes.email !== undefined && other.email?.toLowerCase() === changes.email.toLowerCase())
+            throw new UniqueViolation("email");
+          if (changes.phoneNumber !== undefined && other.phoneNumber === changes.phoneNumber)
+            throw new UniqueViolation("phone_number");
         }
         const next = apply(current, changes);
         s.users.set(sub, next);
@@ -48,7 +57,9 @@ function memoryStore() {
         return next;
       },
       holderOf: async (attribute, value) =>
-        [...s.users.values()].find((u) => (attribute === "email" ? u.email?.toLowerCase() === value.toLowerCase() : u.phoneNumber === value))?.sub ?? null,
+        [...s.users.values()].find((u) =>
+          attribute === "email" ? u.email?.toLowerCase() === value.toLowerCase() : u.phoneNumber === value,
+        )?.sub ?? null,
     },
     otps: {
       lockByTokenHash: async (hash) => [...s.challenges.values()].find((c) => c.tokenHash === hash) ?? null,
@@ -84,7 +95,12 @@ function memoryStore() {
       return result;
     },
   } as unknown as Store;
-  return { store, audits, challenges: () => [...state.challenges.values()], user: (sub: string) => state.users.get(sub) };
+  return {
+    store,
+    audits,
+    challenges: () => [...state.challenges.values()],
+    user: (sub: string) => state.users.get(sub),
+  };
 }
 
 const emptyUser = (sub: string, now: Date): UserRecord => ({
@@ -117,7 +133,11 @@ function setup(jitProvisioning = true) {
   const memory = memoryStore();
   let n = 0;
   const codes = ["111111", "222222", "333333"];
-  const issue = createOtpIssuer({ otps: memory.store.otps, clock, random: { token: () => `token-${++n}`, code: () => codes[n % 3]! } });
+  const issue = createOtpIssuer({
+    otps: memory.store.otps,
+    clock,
+    random: { token: () => `token-${++n}`, code: () => codes[n % 3]! },
+  });
   const service = createUserInfoService({ store: memory.store, clock, jitProvisioning, defaultClaims: undefined });
   const alice = { sub: "alice", clientId: "web" };
   const otp = async (channel: "sms" | "email", target: string) => {
@@ -164,11 +184,18 @@ describe("user-info service with fake ports", () => {
 
   it("reports a missing user last, and without just-in-time provisioning only", async () => {
     const strict = setup(false);
-    expect(await strict.codeOf(strict.service.updateUserInfo(strict.alice, { profile: { nickname: "" } }))).toBe("illegal_parameter_value");
-    expect(await strict.codeOf(strict.service.updateUserInfo(strict.alice, { profile: { nickname: "x" } }))).toBe("user_not_found");
+    expect(await strict.codeOf(strict.service.updateUserInfo(strict.alice, { profile: { nickname: "" } }))).toBe(
+      "illegal_parameter_value",
+    );
+    expect(await strict.codeOf(strict.service.updateUserInfo(strict.alice, { profile: { nickname: "x" } }))).toBe(
+      "user_not_found",
+    );
     expect(await strict.codeOf(strict.service.userInfo(strict.alice))).toBe("user_not_found");
     const jit = setup(true);
-    expect(await jit.service.updateUserInfo(jit.alice, { profile: { nickname: "x" } })).toMatchObject({ sub: "alice", nickname: "x" });
+    expect(await jit.service.updateUserInfo(jit.alice, { profile: { nickname: "x" } })).toMatchObject({
+      sub: "alice",
+      nickname: "x",
+    });
     expect(jit.memory.audits).toEqual([{ clientId: "web", attributes: ["nickname"], changes: { nickname: "x" } }]);
   });
 });

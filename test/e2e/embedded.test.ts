@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cli, runGatewayToExit, startGatewayProcess, type GatewayProcess } from "../support/process.js";
+import { cli, type GatewayProcess, runGatewayToExit, startGatewayProcess } from "../support/process.js";
 
 // The embedded default as a person meets it: `npm start`, the CLI beside it, a second start refused.
 describe("npm start on the embedded database", () => {
@@ -55,7 +55,10 @@ describe("npm start on the embedded database", () => {
   });
 
   it("lets the CLI reach the database through the running gateway", async () => {
-    const added = await cli(["users", "add", "bob", "--email", "Bob@Example.com", "--phone-number", "+86 139 0000 0000", "--name", "Bob"], env);
+    const added = await cli(
+      ["users", "add", "bob", "--email", "Bob@Example.com", "--phone-number", "+86 139 0000 0000", "--name", "Bob"],
+      env,
+    );
     expect(added).toMatchObject({ code: 0, stdout: "user bob created\n" });
     const again = await cli(["users", "add", "bob"], env);
     expect(again.code).toBe(1);
@@ -99,11 +102,16 @@ describe("npm start on the embedded database", () => {
     expect(await empty.json()).toEqual({ error: "invalid_request", error_description: "The request body is empty." });
     const large = await patch(JSON.stringify({ nickname: "x".repeat(70_000) }));
     expect(large.status).toBe(413);
-    expect(await large.json()).toEqual({ error: "invalid_request", error_description: "The request body is too large." });
+    expect(await large.json()).toEqual({
+      error: "invalid_request",
+      error_description: "The request body is too large.",
+    });
     const graphql = await fetch(`${gateway.url}/graphql`, {
       method: "POST",
       headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-      body: JSON.stringify({ query: 'mutation { updateUserInfo(input: { nickname: "Ali" }) { ... on UserInfo { nickname } } }' }),
+      body: JSON.stringify({
+        query: 'mutation { updateUserInfo(input: { nickname: "Ali" }) { ... on UserInfo { nickname } } }',
+      }),
     });
     expect(await graphql.json()).toEqual({ data: { updateUserInfo: { nickname: "Ali" } } });
     expect(graphql.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
@@ -116,7 +124,10 @@ describe("npm start on the embedded database", () => {
   });
 
   it("rejects bad CLI input with a message and exit code 1", async () => {
-    expect(await cli(["users", "add", "carol", "--phone-number", "123"], env)).toMatchObject({ code: 1, stderr: "error: malformed phone number\n" });
+    expect(await cli(["users", "add", "carol", "--phone-number", "123"], env)).toMatchObject({
+      code: 1,
+      stderr: "error: malformed phone number\n",
+    });
     expect(await cli(["attributes", "add", "email", "--type", "string"], env)).toMatchObject({ code: 1 });
     expect((await cli(["frobnicate"], env)).stderr).toContain("unknown command: frobnicate");
   });

@@ -10,7 +10,7 @@ import type { PrismaClient } from "../../src/persistence/database.js";
 import { authorizations, bodies, contentTypes, graphqlDocuments, graphqlInputs } from "../support/arbitraries.js";
 import { createTestDatabase, type TestDatabase } from "../support/database.js";
 import { inspectionClient } from "../support/gateway.js";
-import { startGatewayProcess, type GatewayProcess } from "../support/process.js";
+import { type GatewayProcess, startGatewayProcess } from "../support/process.js";
 
 // Documents built to exhaust the heap or the CPU, sent at once to a production gateway started as
 // `npm start` starts it (heap cap included), with introspection on: it must refuse them and stay up for others.
@@ -42,7 +42,10 @@ describe("a production gateway under hostile GraphQL documents", () => {
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ query }),
     });
-    return { status: response.status, body: (await response.json()) as { data?: unknown; errors?: { message: string }[] } };
+    return {
+      status: response.status,
+      body: (await response.json()) as { data?: unknown; errors?: { message: string }[] },
+    };
   };
 
   it("refuses deep, fragment-multiplied and wide documents, answers introspection, and stays up", async () => {
@@ -53,9 +56,14 @@ describe("a production gateway under hostile GraphQL documents", () => {
     };
     const fragmentBomb = (name: string) =>
       `query ${name}{__schema{types{...S0}}} ` +
-      Array.from({ length: 12 }, (_, i) => `fragment S${i} on __Type{name fields{type{...S${i + 1}}} interfaces{...S${i + 1}} possibleTypes{...S${i + 1}}}`).join(" ") +
+      Array.from(
+        { length: 12 },
+        (_, i) =>
+          `fragment S${i} on __Type{name fields{type{...S${i + 1}}} interfaces{...S${i + 1}} possibleTypes{...S${i + 1}}}`,
+      ).join(" ") +
       " fragment S12 on __Type{name}";
-    const introspection = (name: string) => getIntrospectionQuery().replace("query IntrospectionQuery", `query ${name}`);
+    const introspection = (name: string) =>
+      getIntrospectionQuery().replace("query IntrospectionQuery", `query ${name}`);
     // Distinct operation names: every document is parsed, validated and planned afresh (no cache helps).
     const hostile = Array.from({ length: 12 }, (_, i) => [ofTypeChain(`Deep${i}`), fragmentBomb(`Bomb${i}`)]).flat();
     const honest = Array.from({ length: 6 }, (_, i) => introspection(`Honest${i}`));
@@ -64,7 +72,9 @@ describe("a production gateway under hostile GraphQL documents", () => {
 
     for (const refused of answers.slice(0, hostile.length)) {
       expect(refused.body.data).toBeUndefined();
-      expect(refused.body.errors?.[0]?.message).toMatch(/limit of [0-9]+ exceeded|Maximum introspection depth exceeded/);
+      expect(refused.body.errors?.[0]?.message).toMatch(
+        /limit of [0-9]+ exceeded|Maximum introspection depth exceeded/,
+      );
     }
     for (const answered of answers.slice(hostile.length)) {
       expect(answered.status).toBe(200);
@@ -75,7 +85,11 @@ describe("a production gateway under hostile GraphQL documents", () => {
 
   const expectAlive = () => {
     expect(gateway.child.exitCode).toBeNull();
-    const rssKb = Number(execFileSync("ps", ["-o", "rss=", "-p", String(gateway.child.pid)]).toString().trim());
+    const rssKb = Number(
+      execFileSync("ps", ["-o", "rss=", "-p", String(gateway.child.pid)])
+        .toString()
+        .trim(),
+    );
     // The heap is capped at 192 MB (npm start); the rest of the process stays well under the difference.
     expect(rssKb).toBeLessThan(320 * 1024);
   };
@@ -102,52 +116,64 @@ describe("a production gateway under hostile GraphQL documents", () => {
     beforeAll(async () => {
       prisma = inspectionClient(database.url);
       const issuer = await loadDevIssuer(dataDir);
-      const mint = (scope: string) => issuer.mint({ sub: SUB, issuer: "userinfo-bff-dev", clientId: "demo", scope, ttlSeconds: 3600 });
+      const mint = (scope: string) =>
+        issuer.mint({ sub: SUB, issuer: "userinfo-bff-dev", clientId: "demo", scope, ttlSeconds: 3600 });
       tokens = { valid: await mint("openid profile email phone"), noOpenid: await mint("profile") };
     });
     afterAll(() => prisma?.$disconnect());
 
-    it("GraphQL documents: deep, wide, aliased, introspective", async () => {
-      await fc.assert(
-        fc.asyncProperty(graphqlDocuments, graphqlInputs, authorizations, async (query, input, choice) => {
-          const auth = authorization(choice);
-          const before = await state();
-          const response = await fetch(`${gateway.url}/graphql`, {
-            method: "POST",
-            headers: { "content-type": "application/json", ...(auth === undefined ? {} : { authorization: auth }) },
-            body: JSON.stringify({ query, variables: { input } }),
-          });
-          expectSpecified(response.status);
-          const json = (await response.json()) as { data?: unknown; errors?: { message: string }[] };
-          for (const error of json.errors ?? []) expect(error.message).not.toBe("Unexpected error.");
-          // These documents never hold a well-formed update: nothing may change.
-          expect(await state()).toEqual(before);
-        }),
-        { numRuns: 2000 },
-      );
-      expectAlive();
-    }, LONG);
+    it(
+      "GraphQL documents: deep, wide, aliased, introspective",
+      async () => {
+        await fc.assert(
+          fc.asyncProperty(graphqlDocuments, graphqlInputs, authorizations, async (query, input, choice) => {
+            const auth = authorization(choice);
+            const before = await state();
+            const response = await fetch(`${gateway.url}/graphql`, {
+              method: "POST",
+              headers: { "content-type": "application/json", ...(auth === undefined ? {} : { authorization: auth }) },
+              body: JSON.stringify({ query, variables: { input } }),
+            });
+            expectSpecified(response.status);
+            const json = (await response.json()) as { data?: unknown; errors?: { message: string }[] };
+            for (const error of json.errors ?? []) expect(error.message).not.toBe("Unexpected error.");
+            // These documents never hold a well-formed update: nothing may change.
+            expect(await state()).toEqual(before);
+          }),
+          { numRuns: 2000 },
+        );
+        expectAlive();
+      },
+      LONG,
+    );
 
     it.each([
       ["PATCH", "/userinfo"],
       ["POST", "/otp/send"],
-    ])("REST %s %s bodies", async (method, path) => {
-      await fc.assert(
-        fc.asyncProperty(bodies, contentTypes, authorizations, async (body, contentType, choice) => {
-          const auth = authorization(choice);
-          const before = await state();
-          const response = await fetch(`${gateway.url}${path}`, {
-            method,
-            headers: { ...(contentType === undefined ? {} : { "content-type": contentType }), ...(auth === undefined ? {} : { authorization: auth }) },
-            body,
-          });
-          expectSpecified(response.status);
-          await response.arrayBuffer();
-          if (response.status !== 200) expect(await state()).toEqual(before);
-        }),
-        { numRuns: 2000 },
-      );
-      expectAlive();
-    }, LONG);
+    ])(
+      "REST %s %s bodies",
+      async (method, path) => {
+        await fc.assert(
+          fc.asyncProperty(bodies, contentTypes, authorizations, async (body, contentType, choice) => {
+            const auth = authorization(choice);
+            const before = await state();
+            const response = await fetch(`${gateway.url}${path}`, {
+              method,
+              headers: {
+                ...(contentType === undefined ? {} : { "content-type": contentType }),
+                ...(auth === undefined ? {} : { authorization: auth }),
+              },
+              body,
+            });
+            expectSpecified(response.status);
+            await response.arrayBuffer();
+            if (response.status !== 200) expect(await state()).toEqual(before);
+          }),
+          { numRuns: 2000 },
+        );
+        expectAlive();
+      },
+      LONG,
+    );
   });
 });

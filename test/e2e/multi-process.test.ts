@@ -3,16 +3,16 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from "jose";
+import { type CryptoKey, exportJWK, generateKeyPair, SignJWT } from "jose";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createOtpIssuer } from "../../src/domain/otp/challenges.js";
 import { cryptoRandom } from "../../src/domain/otp/secrets.js";
 import { connectDatabase, type Database, type PrismaClient } from "../../src/persistence/database.js";
 import { createStore } from "../../src/persistence/store.js";
-import { inspectionClient } from "../support/gateway.js";
 import { createTestDatabase, type TestDatabase } from "../support/database.js";
-import { startGatewayProcess, type GatewayProcess } from "../support/process.js";
+import { inspectionClient } from "../support/gateway.js";
+import { type GatewayProcess, startGatewayProcess } from "../support/process.js";
 
 // Several gateway processes on one PostgreSQL database, as production runs them behind a load balancer.
 // Collected only when TEST_DATABASE_URL names a PostgreSQL server (see vitest.config.ts).
@@ -24,7 +24,14 @@ let key: CryptoKey;
 let gateways: GatewayProcess[];
 let prisma: PrismaClient;
 let connection: Database;
-let receiver: { url: string; codes: Map<string, string>; hold: boolean; held: (() => void)[]; arrived: (() => void)[]; server: Server };
+let receiver: {
+  url: string;
+  codes: Map<string, string>;
+  hold: boolean;
+  held: (() => void)[];
+  arrived: (() => void)[];
+  server: Server;
+};
 let n = 0;
 
 async function token(sub: string): Promise<string> {
@@ -49,7 +56,11 @@ async function call(gateway: GatewayProcess, method: string, path: string, sub: 
 
 /** An update_userinfo challenge made with the domain's issuing function, on the shared database. */
 async function challenge(channel: "email" | "sms", target: string, sub: string) {
-  const issue = createOtpIssuer({ otps: createStore(connection).otps, clock: { now: () => new Date() }, random: cryptoRandom });
+  const issue = createOtpIssuer({
+    otps: createStore(connection).otps,
+    clock: { now: () => new Date() },
+    random: cryptoRandom,
+  });
   const issued = await issue({ channel, target, usage: "update_userinfo", clientId: "web", userSub: sub });
   return { token: issued.otpToken, code: issued.code };
 }
@@ -71,7 +82,10 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "multi-process-"));
   const pair = await generateKeyPair("ES256", { extractable: true });
   key = pair.privateKey;
-  writeFileSync(join(dir, "jwks.json"), JSON.stringify({ keys: [{ ...(await exportJWK(pair.publicKey)), kid: "test-key", alg: "ES256", use: "sig" }] }));
+  writeFileSync(
+    join(dir, "jwks.json"),
+    JSON.stringify({ keys: [{ ...(await exportJWK(pair.publicKey)), kid: "test-key", alg: "ES256", use: "sig" }] }),
+  );
   const codes = new Map<string, string>();
   receiver = { url: "", codes, hold: false, held: [], arrived: [], server: undefined as unknown as Server };
   receiver.server = createServer((req, res) => {
@@ -119,7 +133,11 @@ describe("several gateway processes on one PostgreSQL", () => {
     const otps = await Promise.all(subs.map((sub) => challenge("email", email, sub)));
     const results = await Promise.all(
       subs.map((sub, i) =>
-        call(gateways[i % gateways.length]!, "PATCH", "/userinfo", sub, { email, email_otp_token: otps[i]!.token, email_otp: otps[i]!.code }),
+        call(gateways[i % gateways.length]!, "PATCH", "/userinfo", sub, {
+          email,
+          email_otp_token: otps[i]!.token,
+          email_otp: otps[i]!.code,
+        }),
       ),
     );
     expect(results.filter((r) => r.status === 200)).toHaveLength(1);
@@ -127,7 +145,9 @@ describe("several gateway processes on one PostgreSQL", () => {
     expect(await prisma.user.count({ where: { email } })).toBe(1);
     const winner = subs[results.findIndex((r) => r.status === 200)]!;
     expect(await prisma.otpChallenge.count({ where: { target: email, consumedAt: { not: null } } })).toBe(1);
-    expect((await prisma.otpChallenge.findFirst({ where: { target: email, consumedAt: { not: null } } }))?.userSub).toBe(winner);
+    expect(
+      (await prisma.otpChallenge.findFirst({ where: { target: email, consumedAt: { not: null } } }))?.userSub,
+    ).toBe(winner);
   });
 
   it("(a) the same for a phone number", async () => {
@@ -136,7 +156,11 @@ describe("several gateway processes on one PostgreSQL", () => {
     const otps = await Promise.all(subs.map((sub) => challenge("sms", phone, sub)));
     const results = await Promise.all(
       subs.map((sub, i) =>
-        call(gateways[i % 2]!, "PATCH", "/userinfo", sub, { phone_number: phone, phone_number_otp_token: otps[i]!.token, phone_number_otp: otps[i]!.code }),
+        call(gateways[i % 2]!, "PATCH", "/userinfo", sub, {
+          phone_number: phone,
+          phone_number_otp_token: otps[i]!.token,
+          phone_number_otp: otps[i]!.code,
+        }),
       ),
     );
     expect(results.filter((r) => r.status === 200)).toHaveLength(1);
@@ -148,7 +172,9 @@ describe("several gateway processes on one PostgreSQL", () => {
     const email = `${sub}@example.com`;
     const otp = await challenge("email", email, sub);
     const body = { email, email_otp_token: otp.token, email_otp: otp.code };
-    const results = await Promise.all(Array.from({ length: 9 }, (_, i) => call(gateways[i % 3]!, "PATCH", "/userinfo", sub, body)));
+    const results = await Promise.all(
+      Array.from({ length: 9 }, (_, i) => call(gateways[i % 3]!, "PATCH", "/userinfo", sub, body)),
+    );
     expect(results.filter((r) => r.status === 200)).toHaveLength(1);
     expect(results.filter((r) => r.body.error === "bad_email_otp_token")).toHaveLength(8);
   });
@@ -158,7 +184,9 @@ describe("several gateway processes on one PostgreSQL", () => {
     const email = `${sub}@example.com`;
     const otp = await challenge("email", email, sub);
     const wrong = { email, email_otp_token: otp.token, email_otp: otp.code === "000000" ? "111111" : "000000" };
-    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => call(gateways[i % 2]!, "PATCH", "/userinfo", sub, wrong)));
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => call(gateways[i % 2]!, "PATCH", "/userinfo", sub, wrong)),
+    );
     expect(results.filter((r) => r.body.error === "bad_email_otp")).toHaveLength(5);
     expect(results.filter((r) => r.body.error === "bad_email_otp_token")).toHaveLength(3);
     const right = await call(gateways[2]!, "PATCH", "/userinfo", sub, { ...wrong, email_otp: otp.code });
@@ -169,13 +197,19 @@ describe("several gateway processes on one PostgreSQL", () => {
     const sub = `sender-${++n}`;
     const email = `${sub}@example.com`;
     const results = await Promise.all(
-      Array.from({ length: 6 }, (_, i) => call(gateways[i % 3]!, "POST", "/otp/send", sub, { usage: "update_userinfo", email })),
+      Array.from({ length: 6 }, (_, i) =>
+        call(gateways[i % 3]!, "POST", "/otp/send", sub, { usage: "update_userinfo", email }),
+      ),
     );
     expect(results.filter((r) => r.status === 200)).toHaveLength(1);
     expect(results.filter((r) => r.body.error === "email_rate_limit_exceeded")).toHaveLength(5);
     // The code delivered by one process proves the address through another.
     const sent = results.find((r) => r.status === 200)!;
-    const patched = await call(gateways[1]!, "PATCH", "/userinfo", sub, { email, email_otp_token: sent.body.otp_token, email_otp: receiver.codes.get(email) });
+    const patched = await call(gateways[1]!, "PATCH", "/userinfo", sub, {
+      email,
+      email_otp_token: sent.body.otp_token,
+      email_otp: receiver.codes.get(email),
+    });
     expect(patched.body).toMatchObject({ email, email_verified: true });
   });
 
@@ -183,23 +217,35 @@ describe("several gateway processes on one PostgreSQL", () => {
     const sub = `concurrent-${++n}`;
     await call(gateways[0]!, "GET", "/userinfo", sub);
     const updates = [{ name: "Name" }, { nickname: "Nick" }, { zoneinfo: "Europe/Paris" }, { locale: "fr-FR" }];
-    const results = await Promise.all(updates.flatMap((u, i) => [call(gateways[i % 3]!, "PATCH", "/userinfo", sub, u)]));
+    const results = await Promise.all(
+      updates.flatMap((u, i) => [call(gateways[i % 3]!, "PATCH", "/userinfo", sub, u)]),
+    );
     expect(results.every((r) => r.status === 200)).toBe(true);
     const row = await prisma.user.findUnique({ where: { sub } });
-    expect(row).toMatchObject({ name: "Name", nickname: "Nick", zoneinfo: "Europe/Paris", locale: "fr-FR", version: 1 + updates.length });
+    expect(row).toMatchObject({
+      name: "Name",
+      nickname: "Nick",
+      zoneinfo: "Europe/Paris",
+      locale: "fr-FR",
+      version: 1 + updates.length,
+    });
     expect(await prisma.auditEvent.count({ where: { sub } })).toBe(updates.length);
   });
 
   it("serves metrics and logs requests with ids, never tokens or codes", async () => {
     const metrics = await (await fetch(`${gateways[0]!.url}/metrics`)).text();
     expect(metrics).toMatch(/http_requests_total\{method="PATCH",route="\/userinfo",status="200"\} [1-9]/);
-    expect(metrics).toMatch(/http_request_duration_seconds_bucket\{le="0.05",method="PATCH",route="\/userinfo",status="200"\}/);
+    expect(metrics).toMatch(
+      /http_request_duration_seconds_bucket\{le="0.05",method="PATCH",route="\/userinfo",status="200"\}/,
+    );
     const all = gateways.map((g) => g.output()).join("\n");
     expect(all).toMatch(/"requestId":"[0-9a-f-]{36}".*"route":"\/userinfo"/);
     for (const code of receiver.codes.values()) expect(all).not.toContain(`"${code}"`);
     expect(all).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}/);
     expect(all).not.toContain("s3cret-webhook-key");
-    const otpMetrics = (await Promise.all(gateways.map(async (g) => (await fetch(`${g.url}/metrics`)).text()))).join("\n");
+    const otpMetrics = (await Promise.all(gateways.map(async (g) => (await fetch(`${g.url}/metrics`)).text()))).join(
+      "\n",
+    );
     expect(otpMetrics).toMatch(/otp_sends_total\{channel="email"\} 1/);
   });
 });
@@ -221,7 +267,9 @@ describe("faults", () => {
         if (result.status !== 200) bodies.push(result.body);
         if (!killed && statuses.length >= 40) {
           killed = true;
-          await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`);
+          await admin.query(
+            `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`,
+          );
         }
       }
     };
@@ -236,7 +284,11 @@ describe("faults", () => {
     // Both processes are still up and serve again without a restart.
     for (const gateway of gateways.slice(0, 2)) {
       expect(gateway.child.exitCode).toBeNull();
-      await expect.poll(async () => (await call(gateway, "PATCH", "/userinfo", sub, { nickname: "after" })).status, { timeout: 10_000 }).toBe(200);
+      await expect
+        .poll(async () => (await call(gateway, "PATCH", "/userinfo", sub, { nickname: "after" })).status, {
+          timeout: 10_000,
+        })
+        .toBe(200);
       expect((await fetch(`${gateway.url}/readyz`)).status).toBe(200);
     }
   });
@@ -246,8 +298,14 @@ describe("faults", () => {
     try {
       const gateway = gateways[1]!;
       const started = Date.now();
-      const result = await call(gateway, "POST", "/otp/send", `hang-${++n}`, { usage: "update_userinfo", email: `hang-${n}@example.com` });
-      expect(result).toEqual({ status: 503, body: { error: "temporarily_unavailable", error_description: "Failed to send OTP. Please try again later." } });
+      const result = await call(gateway, "POST", "/otp/send", `hang-${++n}`, {
+        usage: "update_userinfo",
+        email: `hang-${n}@example.com`,
+      });
+      expect(result).toEqual({
+        status: 503,
+        body: { error: "temporarily_unavailable", error_description: "Failed to send OTP. Please try again later." },
+      });
       // The timeout is 2 s; nothing else in this request takes long.
       expect(Date.now() - started).toBeLessThan(6_000);
     } finally {
@@ -260,12 +318,18 @@ describe("faults", () => {
     const gateway = gateways[2]!;
     receiver.hold = true;
     const arrived = new Promise<void>((resolve) => receiver.arrived.push(resolve));
-    const inFlight = call(gateway, "POST", "/otp/send", `graceful-${++n}`, { usage: "update_userinfo", email: `graceful-${n}@example.com` });
+    const inFlight = call(gateway, "POST", "/otp/send", `graceful-${++n}`, {
+      usage: "update_userinfo",
+      email: `graceful-${n}@example.com`,
+    });
     await arrived;
     const exited = gateway.stop("SIGTERM");
     await expect.poll(() => gateway.output()).toContain('"msg":"shutting down"');
     // Draining: readiness is withdrawn while the request finishes (or the listener is already closed).
-    const ready = await fetch(`${gateway.url}/readyz`).then((r) => r.status, () => "closed");
+    const ready = await fetch(`${gateway.url}/readyz`).then(
+      (r) => r.status,
+      () => "closed",
+    );
     expect([503, "closed"]).toContain(ready);
     receiver.hold = false;
     for (const release of receiver.held.splice(0)) release();

@@ -1,7 +1,13 @@
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hashClientSecret } from "../../src/auth/client-secrets.js";
-import { authorizations, bodies, contentTypes, graphqlDocuments, graphqlInputs as inputs } from "../support/arbitraries.js";
+import {
+  authorizations,
+  bodies,
+  contentTypes,
+  graphqlDocuments,
+  graphqlInputs as inputs,
+} from "../support/arbitraries.js";
 import { createTestGateway, type TestGateway } from "../support/gateway.js";
 
 // Property: whatever a client sends, every answer is a specified error or a success, and a failed request leaves
@@ -36,7 +42,11 @@ beforeAll(async () => {
   gw = await createTestGateway();
   await gw.store.customAttributes.save({ name: "team", type: "string", pattern: "[a-z]{1,8}", writable: true });
   await gw.store.customAttributes.save({ name: "level", type: "number", pattern: null, writable: false });
-  await gw.store.applications.save({ clientId: "web", secretHash: await hashClientSecret("web-secret"), claims: ["name", "email"] });
+  await gw.store.applications.save({
+    clientId: "web",
+    secretHash: await hashClientSecret("web-secret"),
+    claims: ["name", "email"],
+  });
   valid = await gw.token(SUB, { ttlSeconds: 10 * 365 * 86_400 });
   noOpenid = await gw.token(SUB, { scope: "profile" });
   await gw.fetch("/userinfo", { headers: { authorization: `Bearer ${valid}` } });
@@ -81,7 +91,9 @@ describe("REST under random input", () => {
 
 describe("GraphQL under random input", () => {
   const documents = fc.oneof(
-    fc.constant("mutation($input: UpdateUserInfoInput!) { updateUserInfo(input: $input) { __typename ... on Error { code } } }"),
+    fc.constant(
+      "mutation($input: UpdateUserInfoInput!) { updateUserInfo(input: $input) { __typename ... on Error { code } } }",
+    ),
     fc.constant("mutation($input: SendOtpInput!) { sendOtp(input: $input) { __typename ... on Error { code } } }"),
     fc.constant("{ userInfo { sub claims } }"),
     fc.string({ maxLength: 100 }),
@@ -100,7 +112,10 @@ describe("GraphQL under random input", () => {
           body: JSON.stringify({ query, variables: { input } }),
         });
         expect([200, 400, 401, 403]).toContain(response.status);
-        const json = (await response.json()) as { data?: Record<string, { __typename?: string } | null>; errors?: { message: string }[] };
+        const json = (await response.json()) as {
+          data?: Record<string, { __typename?: string } | null>;
+          errors?: { message: string }[];
+        };
         expect(json.data !== undefined || json.errors !== undefined).toBe(true);
         for (const error of json.errors ?? []) expect(error.message).not.toBe("Unexpected error.");
         const result = json.data?.updateUserInfo;

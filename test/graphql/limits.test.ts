@@ -22,6 +22,7 @@ async function run(query: string, target = gw) {
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ query }),
   });
+  // biome-ignore lint/suspicious/noExplicitAny: GraphQL answers are untyped JSON that each test walks into as it asserts
   return { status: response.status, body: (await response.json()) as { data?: any; errors?: { message: string }[] } };
 }
 
@@ -51,13 +52,20 @@ describe("introspection, when on", () => {
   it("refuses a selection nested deeper than the limit, however it nests: ofType chains", async () => {
     const { body } = await run(`{ __schema { types { ${ofTypeChain(600)} } } }`);
     expect(body.data).toBeUndefined();
-    expect(body.errors?.map((e) => e.message)).toContain(`Query depth limit of ${MAX_SELECTION_DEPTH} exceeded, found 603.`);
+    expect(body.errors?.map((e) => e.message)).toContain(
+      `Query depth limit of ${MAX_SELECTION_DEPTH} exceeded, found 603.`,
+    );
   });
 
   it("refuses depth hidden in fragments, and in __type", async () => {
-    const fragments = Array.from({ length: 20 }, (_, i) => `fragment F${i} on __Type { name ofType { ...F${i + 1} } }`).join("\n");
+    const fragments = Array.from(
+      { length: 20 },
+      (_, i) => `fragment F${i} on __Type { name ofType { ...F${i + 1} } }`,
+    ).join("\n");
     const spread = await run(`{ __schema { types { ...F0 } } } ${fragments} fragment F20 on __Type { name }`);
-    expect(spread.body.errors?.map((e) => e.message)).toContain(`Query depth limit of ${MAX_SELECTION_DEPTH} exceeded, found 23.`);
+    expect(spread.body.errors?.map((e) => e.message)).toContain(
+      `Query depth limit of ${MAX_SELECTION_DEPTH} exceeded, found 23.`,
+    );
     const type = await run(`{ __type(name: "UserInfo") { ...F0 } } ${fragments} fragment F20 on __Type { name }`);
     expect(type.body.data).toBeUndefined();
     expect(type.body.errors?.[0]?.message).toMatch(/^Syntax Error: Query (depth|Cost) limit of [0-9]+ exceeded/);
@@ -71,12 +79,18 @@ describe("introspection, when on", () => {
     const { body } = await run(query);
     expect(body.data).toBeUndefined();
     expect(body.errors?.[0]?.message).toMatch(
-      new RegExp(`^The answer could hold more than ${maxResultValues(schema)} values \\(up to [0-9]+\\): select less\\.$`),
+      new RegExp(
+        `^The answer could hold more than ${maxResultValues(schema)} values \\(up to [0-9]+\\): select less\\.$`,
+      ),
     );
   });
 
   it("bounds the answer even when every selection is merged at run time (one fragment spread many times)", async () => {
-    const spreads = Array.from({ length: 12 }, (_, i) => `fragment S${i} on __Type { name fields { type { ...S${i + 1} } } interfaces { ...S${i + 1} } possibleTypes { ...S${i + 1} } }`).join("\n");
+    const spreads = Array.from(
+      { length: 12 },
+      (_, i) =>
+        `fragment S${i} on __Type { name fields { type { ...S${i + 1} } } interfaces { ...S${i + 1} } possibleTypes { ...S${i + 1} } }`,
+    ).join("\n");
     const { body } = await run(`{ __schema { types { ...S0 } } } ${spreads} fragment S12 on __Type { name }`);
     expect(body.data).toBeUndefined();
     expect(body.errors?.length).toBeGreaterThan(0);
@@ -96,7 +110,10 @@ describe("introspection, when off (GRAPHQL_INTROSPECTION=false; the production d
   it("is off by default in production and on in development", async () => {
     const { loadConfig } = await import("../../src/config.js");
     expect(loadConfig({ NODE_ENV: "production", AUTH_DEV_ISSUER: "true" }).graphqlIntrospection).toBe(false);
-    expect(loadConfig({ NODE_ENV: "production", AUTH_DEV_ISSUER: "true", GRAPHQL_INTROSPECTION: "true" }).graphqlIntrospection).toBe(true);
+    expect(
+      loadConfig({ NODE_ENV: "production", AUTH_DEV_ISSUER: "true", GRAPHQL_INTROSPECTION: "true" })
+        .graphqlIntrospection,
+    ).toBe(true);
     expect(loadConfig({}).graphqlIntrospection).toBe(true);
   });
 });

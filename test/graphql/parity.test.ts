@@ -2,7 +2,7 @@ import { renderGraphiQL } from "@graphql-yoga/render-graphiql";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { UnavailableError } from "../../src/domain/errors.js";
 import type { Store } from "../../src/domain/ports.js";
-import { createTestGateway, jsonRequest, type TestGateway } from "../support/gateway.js";
+import { createTestGateway, type TestGateway } from "../support/gateway.js";
 
 let gw: TestGateway;
 let n = 0;
@@ -24,12 +24,18 @@ const SEND = `mutation Send($input: SendOtpInput!) {
 }`;
 const ME = `{ userInfo { sub name nickname email emailVerified phoneNumber phoneNumberVerified zoneinfo locale updatedAt customAttributes claims } }`;
 
-async function graphql(authorization: string | undefined, query: string, variables: Record<string, unknown> = {}, target = gw) {
+async function graphql(
+  authorization: string | undefined,
+  query: string,
+  variables: Record<string, unknown> = {},
+  target = gw,
+) {
   const response = await target.fetch("/graphql", {
     method: "POST",
     headers: { "content-type": "application/json", ...(authorization === undefined ? {} : { authorization }) },
     body: JSON.stringify({ query, variables }),
   });
+  // biome-ignore lint/suspicious/noExplicitAny: GraphQL answers are untyped JSON that each test walks into as it asserts
   const body = (await response.json()) as { data?: Record<string, any>; errors?: any[] };
   return { status: response.status, headers: response.headers, body };
 }
@@ -40,6 +46,7 @@ async function rest(authorization: string | undefined, method: string, path: str
     headers: { "content-type": "application/json", ...(authorization === undefined ? {} : { authorization }) },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
+  // biome-ignore lint/suspicious/noExplicitAny: GraphQL answers are untyped JSON that each test walks into as it asserts
   return { status: response.status, headers: response.headers, body: (await response.json()) as Record<string, any> };
 }
 
@@ -72,8 +79,19 @@ async function both(prepare: (sub: string) => Promise<Record<string, unknown>>, 
   const restBody = await prepare(restSub);
   const graphqlBody = await prepare(graphqlSub);
   const restResult = await rest(`Bearer ${await target.token(restSub)}`, "PATCH", "/userinfo", restBody, target);
-  const graphqlResult = await graphql(`Bearer ${await target.token(graphqlSub)}`, UPDATE, { input: graphqlInput(graphqlBody, custom) }, target);
-  return { restSub, graphqlSub, rest: restResult, graphql: graphqlResult, result: graphqlResult.body.data?.updateUserInfo };
+  const graphqlResult = await graphql(
+    `Bearer ${await target.token(graphqlSub)}`,
+    UPDATE,
+    { input: graphqlInput(graphqlBody, custom) },
+    target,
+  );
+  return {
+    restSub,
+    graphqlSub,
+    rest: restResult,
+    graphql: graphqlResult,
+    result: graphqlResult.body.data?.updateUserInfo,
+  };
 }
 
 beforeAll(async () => {
@@ -85,7 +103,10 @@ afterAll(() => gw?.close());
 
 describe("updateUserInfo and PATCH /userinfo give the same outcome", () => {
   it("succeeds with the same claims and the same stored state", async () => {
-    const outcome = await both(async () => ({ name: " Ada ", nickname: "ada", locale: "en_US", zoneinfo: "asia/shanghai", team: "core" }), ["team"]);
+    const outcome = await both(
+      async () => ({ name: " Ada ", nickname: "ada", locale: "en_US", zoneinfo: "asia/shanghai", team: "core" }),
+      ["team"],
+    );
     expect(outcome.rest.status).toBe(200);
     expect(outcome.graphql.status).toBe(200);
     expect(outcome.result.__typename).toBe("UserInfo");
@@ -107,9 +128,12 @@ describe("updateUserInfo and PATCH /userinfo give the same outcome", () => {
   it("removes attributes set to null", async () => {
     const restSub = `rest-${++n}`;
     const graphqlSub = `graphql-${n}`;
-    for (const sub of [restSub, graphqlSub]) await rest(`Bearer ${await gw.token(sub)}`, "PATCH", "/userinfo", { name: "x", team: "abc" });
+    for (const sub of [restSub, graphqlSub])
+      await rest(`Bearer ${await gw.token(sub)}`, "PATCH", "/userinfo", { name: "x", team: "abc" });
     await rest(`Bearer ${await gw.token(restSub)}`, "PATCH", "/userinfo", { name: null, team: null });
-    const result = await graphql(`Bearer ${await gw.token(graphqlSub)}`, UPDATE, { input: { name: null, customAttributes: { team: null } } });
+    const result = await graphql(`Bearer ${await gw.token(graphqlSub)}`, UPDATE, {
+      input: { name: null, customAttributes: { team: null } },
+    });
     expect(result.body.data?.updateUserInfo).toMatchObject({ name: null, customAttributes: {} });
     expect(await stateOf(graphqlSub)).toEqual(await stateOf(restSub));
   });
@@ -120,19 +144,81 @@ describe("updateUserInfo and PATCH /userinfo give the same outcome", () => {
       return { email: `${sub}@example.com`, email_otp_token: otp.token, email_otp: otp.code };
     });
     expect(outcome.rest.body).toMatchObject({ email_verified: true });
-    expect(outcome.result).toMatchObject({ __typename: "UserInfo", email: `${outcome.graphqlSub}@example.com`, emailVerified: true });
+    expect(outcome.result).toMatchObject({
+      __typename: "UserInfo",
+      email: `${outcome.graphqlSub}@example.com`,
+      emailVerified: true,
+    });
     expect(await stateOf(outcome.graphqlSub)).toEqual(await stateOf(outcome.restSub));
   });
 
-  const failures: [string, string, string | null, string, (sub: string) => Promise<Record<string, unknown>>, string[]?][] = [
-    ["an unknown attribute", "InvalidRequestError", null, "invalid_request", async () => ({ nickname: "x", nope: 1 }), ["nope"]],
-    ["a read-only custom attribute", "InvalidRequestError", null, "invalid_request", async () => ({ tier: "gold" }), ["tier"]],
-    ["a missing companion", "InvalidRequestError", "email", "invalid_request", async () => ({ email: "a@example.com", email_otp: "1" })],
-    ["a malformed phone number", "MalformedAddressError", "phoneNumber", "malformed_phone_number", async () => ({ phone_number: "123", phone_number_otp_token: "t", phone_number_otp: "1" })],
-    ["a malformed email", "MalformedAddressError", "email", "malformed_email", async () => ({ email: "nope", email_otp_token: "t", email_otp: "1" })],
-    ["an illegal value", "IllegalParameterValueError", "nickname", "illegal_parameter_value", async () => ({ nickname: "   " })],
-    ["a custom regex failure", "IllegalParameterValueError", "team", "illegal_parameter_value", async () => ({ team: "CORE" }), ["team"]],
-    ["an unknown OTP token", "BadOtpTokenError", "emailOtpToken", "bad_email_otp_token", async (sub) => ({ email: `${sub}@example.com`, email_otp_token: "nope", email_otp: "123456" })],
+  const failures: [
+    string,
+    string,
+    string | null,
+    string,
+    (sub: string) => Promise<Record<string, unknown>>,
+    string[]?,
+  ][] = [
+    [
+      "an unknown attribute",
+      "InvalidRequestError",
+      null,
+      "invalid_request",
+      async () => ({ nickname: "x", nope: 1 }),
+      ["nope"],
+    ],
+    [
+      "a read-only custom attribute",
+      "InvalidRequestError",
+      null,
+      "invalid_request",
+      async () => ({ tier: "gold" }),
+      ["tier"],
+    ],
+    [
+      "a missing companion",
+      "InvalidRequestError",
+      "email",
+      "invalid_request",
+      async () => ({ email: "a@example.com", email_otp: "1" }),
+    ],
+    [
+      "a malformed phone number",
+      "MalformedAddressError",
+      "phoneNumber",
+      "malformed_phone_number",
+      async () => ({ phone_number: "123", phone_number_otp_token: "t", phone_number_otp: "1" }),
+    ],
+    [
+      "a malformed email",
+      "MalformedAddressError",
+      "email",
+      "malformed_email",
+      async () => ({ email: "nope", email_otp_token: "t", email_otp: "1" }),
+    ],
+    [
+      "an illegal value",
+      "IllegalParameterValueError",
+      "nickname",
+      "illegal_parameter_value",
+      async () => ({ nickname: "   " }),
+    ],
+    [
+      "a custom regex failure",
+      "IllegalParameterValueError",
+      "team",
+      "illegal_parameter_value",
+      async () => ({ team: "CORE" }),
+      ["team"],
+    ],
+    [
+      "an unknown OTP token",
+      "BadOtpTokenError",
+      "emailOtpToken",
+      "bad_email_otp_token",
+      async (sub) => ({ email: `${sub}@example.com`, email_otp_token: "nope", email_otp: "123456" }),
+    ],
     [
       "a wrong OTP code",
       "BadOtpError",
@@ -165,7 +251,8 @@ describe("updateUserInfo and PATCH /userinfo give the same outcome", () => {
     expect(outcome.graphql.status).toBe(200);
     expect(outcome.result).toMatchObject({ __typename: typename, code, field });
     expect(typeof outcome.result.message).toBe("string");
-    if (outcome.rest.body.error_description !== undefined) expect(outcome.result.message).toBe(outcome.rest.body.error_description);
+    if (outcome.rest.body.error_description !== undefined)
+      expect(outcome.result.message).toBe(outcome.rest.body.error_description);
     expect(await stateOf(outcome.graphqlSub)).toEqual(await stateOf(outcome.restSub));
   });
 
@@ -201,7 +288,11 @@ describe("userInfo and GET /userinfo", () => {
   it("returns the same claims, filtered for the application, absent ones null", async () => {
     await gw.store.applications.save({ clientId: "narrow", secretHash: null, claims: ["nickname"] });
     const sub = `me-${++n}`;
-    await rest(`Bearer ${await gw.token(sub)}`, "PATCH", "/userinfo", { name: "Hidden", nickname: "Shown", team: "abc" });
+    await rest(`Bearer ${await gw.token(sub)}`, "PATCH", "/userinfo", {
+      name: "Hidden",
+      nickname: "Shown",
+      team: "abc",
+    });
     const token = `Bearer ${await gw.token(sub, { clientId: "narrow" })}`;
     const restResult = await rest(token, "GET", "/userinfo");
     const graphqlResult = await graphql(token, ME);
@@ -227,22 +318,38 @@ describe("authentication failures", () => {
   const cases: [string, () => Promise<string | undefined>, number, string, string][] = [
     ["no token", async () => undefined, 400, "UNAUTHENTICATED", "invalid_request"],
     ["a token that is not a JWT", async () => "Bearer nope", 401, "UNAUTHENTICATED", "invalid_token"],
-    ["a token without openid", async () => `Bearer ${await gw.token("scope-user", { scope: "profile" })}`, 403, "FORBIDDEN", "insufficient_scope"],
+    [
+      "a token without openid",
+      async () => `Bearer ${await gw.token("scope-user", { scope: "profile" })}`,
+      403,
+      "FORBIDDEN",
+      "insufficient_scope",
+    ],
   ];
 
-  it.each(cases)("answers %s with the REST status and challenge", async (_label, authorization, status, code, error) => {
-    const header = await authorization();
-    const restResult = await rest(header, "GET", "/userinfo");
-    for (const query of [ME, `mutation { updateUserInfo(input: { nickname: "x" }) { __typename } }`, `mutation { sendOtp(input: { email: "a@b.c" }) { __typename } }`]) {
-      const result = await graphql(header, query);
-      expect(result.status).toBe(status);
-      expect(result.headers.get("www-authenticate")).toBe(restResult.headers.get("www-authenticate"));
-      expect(result.body.errors).toHaveLength(1);
-      expect(result.body.errors![0]).toMatchObject({ message: restResult.body.error_description, extensions: { code, error } });
-      expect(result.body.errors![0].extensions).not.toHaveProperty("http");
-    }
-    expect(restResult.status).toBe(status);
-  });
+  it.each(cases)(
+    "answers %s with the REST status and challenge",
+    async (_label, authorization, status, code, error) => {
+      const header = await authorization();
+      const restResult = await rest(header, "GET", "/userinfo");
+      for (const query of [
+        ME,
+        `mutation { updateUserInfo(input: { nickname: "x" }) { __typename } }`,
+        `mutation { sendOtp(input: { email: "a@b.c" }) { __typename } }`,
+      ]) {
+        const result = await graphql(header, query);
+        expect(result.status).toBe(status);
+        expect(result.headers.get("www-authenticate")).toBe(restResult.headers.get("www-authenticate"));
+        expect(result.body.errors).toHaveLength(1);
+        expect(result.body.errors![0]).toMatchObject({
+          message: restResult.body.error_description,
+          extensions: { code, error },
+        });
+        expect(result.body.errors![0].extensions).not.toHaveProperty("http");
+      }
+      expect(restResult.status).toBe(status);
+    },
+  );
 });
 
 describe("sendOtp and POST /otp/send (Bearer form)", () => {
@@ -252,7 +359,10 @@ describe("sendOtp and POST /otp/send (Bearer form)", () => {
     const sent = await graphql(token, SEND, { input: { email: `${sub}@example.com` } });
     expect(sent.body.data?.sendOtp.__typename).toBe("SendOtpSuccess");
     const code = gw.delivered.at(-1)!.code;
-    expect(await gw.prisma.otpChallenge.findFirst({ where: { target: `${sub}@example.com` } })).toMatchObject({ usage: "update_userinfo", userSub: sub });
+    expect(await gw.prisma.otpChallenge.findFirst({ where: { target: `${sub}@example.com` } })).toMatchObject({
+      usage: "update_userinfo",
+      userSub: sub,
+    });
 
     const again = await rest(token, "POST", "/otp/send", { usage: "update_userinfo", email: `${sub}@example.com` });
     expect(again.status).toBe(400);
@@ -266,7 +376,9 @@ describe("sendOtp and POST /otp/send (Bearer form)", () => {
       retryAfterSeconds: 30,
     });
 
-    const changed = await graphql(token, UPDATE, { input: { email: `${sub}@example.com`, emailOtpToken: sent.body.data?.sendOtp.otpToken, emailOtp: code } });
+    const changed = await graphql(token, UPDATE, {
+      input: { email: `${sub}@example.com`, emailOtpToken: sent.body.data?.sendOtp.otpToken, emailOtp: code },
+    });
     expect(changed.body.data?.updateUserInfo).toMatchObject({ __typename: "UserInfo", emailVerified: true });
   });
 
@@ -278,7 +390,9 @@ describe("sendOtp and POST /otp/send (Bearer form)", () => {
     const token = `Bearer ${await gw.token(`otp-${++n}`)}`;
     const result = await graphql(token, SEND, { input });
     expect(result.body.data?.sendOtp).toMatchObject({ __typename: typename, code, field });
-    const body: Record<string, unknown> = { usage: String("usage" in input ? input.usage : "UPDATE_USERINFO").toLowerCase() };
+    const body: Record<string, unknown> = {
+      usage: String("usage" in input ? input.usage : "UPDATE_USERINFO").toLowerCase(),
+    };
     if ("email" in input) body.email = input.email;
     if ("phoneNumber" in input) body.phone_number = input.phoneNumber;
     expect((await rest(token, "POST", "/otp/send", body)).body.error).toBe(code);
@@ -286,17 +400,25 @@ describe("sendOtp and POST /otp/send (Bearer form)", () => {
 });
 
 describe("unexpected failures", () => {
-  const failing = (error: Error) => (store: Store): Store => ({
-    ...store,
-    customAttributes: { ...store.customAttributes, list: async () => Promise.reject(error) },
-  });
+  const failing =
+    (error: Error) =>
+    (store: Store): Store => ({
+      ...store,
+      customAttributes: { ...store.customAttributes, list: async () => Promise.reject(error) },
+    });
 
   it("masks unexpected errors on both faces", async () => {
-    const broken = await createTestGateway({ database: gw.database, wrapStore: failing(new Error("secret internals at /srv/app.ts:12")) });
+    const broken = await createTestGateway({
+      database: gw.database,
+      wrapStore: failing(new Error("secret internals at /srv/app.ts:12")),
+    });
     try {
       const token = `Bearer ${await broken.token("masked")}`;
       const restResult = await rest(token, "GET", "/userinfo", undefined, broken);
-      expect(restResult).toMatchObject({ status: 500, body: { error: "server_error", error_description: "An unexpected error occurred." } });
+      expect(restResult).toMatchObject({
+        status: 500,
+        body: { error: "server_error", error_description: "An unexpected error occurred." },
+      });
       const result = await graphql(token, ME, {}, broken);
       expect(result.body.errors![0].message).toBe("Unexpected error.");
       expect(JSON.stringify(result.body)).not.toContain("secret internals");
@@ -306,14 +428,20 @@ describe("unexpected failures", () => {
   });
 
   it("answers 503 on both faces when the database is unavailable", async () => {
-    const down = await createTestGateway({ database: gw.database, wrapStore: failing(new UnavailableError("the database is unavailable")) });
+    const down = await createTestGateway({
+      database: gw.database,
+      wrapStore: failing(new UnavailableError("the database is unavailable")),
+    });
     try {
       const token = `Bearer ${await down.token("down")}`;
       const restResult = await rest(token, "GET", "/userinfo", undefined, down);
       expect(restResult).toMatchObject({ status: 503, body: { error: "temporarily_unavailable" } });
       const result = await graphql(token, ME, {}, down);
       expect(result.status).toBe(503);
-      expect(result.body.errors![0]).toMatchObject({ message: "The service is temporarily unavailable.", extensions: { code: "SERVICE_UNAVAILABLE" } });
+      expect(result.body.errors![0]).toMatchObject({
+        message: "The service is temporarily unavailable.",
+        extensions: { code: "SERVICE_UNAVAILABLE" },
+      });
     } finally {
       await down.close();
     }
@@ -322,7 +450,10 @@ describe("unexpected failures", () => {
 
 describe("GraphiQL", () => {
   it("opens on GET /graphql in development with the demo authorization filled in", async () => {
-    const dev = await createTestGateway({ database: gw.database, graphiql: { render: renderGraphiQL, authorization: "Bearer demo.token.value" } });
+    const dev = await createTestGateway({
+      database: gw.database,
+      graphiql: { render: renderGraphiQL, authorization: "Bearer demo.token.value" },
+    });
     try {
       const response = await dev.fetch("/graphql", { headers: { accept: "text/html" } });
       expect(response.status).toBe(200);

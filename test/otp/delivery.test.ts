@@ -4,9 +4,9 @@ import type { AddressInfo } from "node:net";
 import { Writable } from "node:stream";
 import { SMTPServer } from "smtp-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLogger } from "../../src/logger.js";
 import { logSender, smtpSender, webhookSender } from "../../src/delivery/otp-senders.js";
 import { DeliveryFailure } from "../../src/domain/ports.js";
+import { createLogger } from "../../src/logger.js";
 import { createTestDatabase, type TestDatabase } from "../support/database.js";
 import { createTestGateway, jsonRequest } from "../support/gateway.js";
 
@@ -25,7 +25,11 @@ async function startReceiver(answer: () => number | "hang") {
     let body = "";
     req.on("data", (c: Buffer) => (body += c.toString()));
     req.on("end", () => {
-      received.push({ body, signature: req.headers["x-signature"] as string | undefined, contentType: req.headers["content-type"] });
+      received.push({
+        body,
+        signature: req.headers["x-signature"] as string | undefined,
+        contentType: req.headers["content-type"],
+      });
       const status = answer();
       if (status !== "hang") res.writeHead(status).end();
     });
@@ -57,11 +61,17 @@ afterAll(() => database?.close());
 describe("webhook delivery", () => {
   it("posts the signed JSON of SPEC 4, and the code it carries updates the phone number", async () => {
     const receiver = await startReceiver(() => 204);
-    const gw = await createTestGateway({ database, sender: webhookSender({ url: receiver.url, secret: SECRET, timeoutMs: 2000 }) });
+    const gw = await createTestGateway({
+      database,
+      sender: webhookSender({ url: receiver.url, secret: SECRET, timeoutMs: 2000 }),
+    });
     try {
       const sub = "webhook-user";
       const token = await gw.token(sub);
-      const sent = await gw.fetch("/otp/send", jsonRequest("POST", token, { usage: "update_userinfo", phone_number: "+86 186 0000 0001" }));
+      const sent = await gw.fetch(
+        "/otp/send",
+        jsonRequest("POST", token, { usage: "update_userinfo", phone_number: "+86 186 0000 0001" }),
+      );
       expect(sent.status).toBe(200);
       const { otp_token } = (await sent.json()) as { otp_token: string };
 
@@ -81,7 +91,11 @@ describe("webhook delivery", () => {
 
       const patched = await gw.fetch(
         "/userinfo",
-        jsonRequest("PATCH", token, { phone_number: "18600000001", phone_number_otp_token: otp_token, phone_number_otp: payload.code }),
+        jsonRequest("PATCH", token, {
+          phone_number: "18600000001",
+          phone_number_otp_token: otp_token,
+          phone_number_otp: payload.code,
+        }),
       );
       expect(patched.status).toBe(200);
       expect(await patched.json()).toMatchObject({ phone_number: "18600000001", phone_number_verified: true });
@@ -93,12 +107,21 @@ describe("webhook delivery", () => {
 
   it.each([[500], [404], [302]])("treats a %i answer as a failed delivery: 503 and no token", async (status) => {
     const receiver = await startReceiver(() => status);
-    const gw = await createTestGateway({ database, sender: webhookSender({ url: receiver.url, secret: SECRET, timeoutMs: 2000 }) });
+    const gw = await createTestGateway({
+      database,
+      sender: webhookSender({ url: receiver.url, secret: SECRET, timeoutMs: 2000 }),
+    });
     try {
       const token = await gw.token(`failing-${status}`);
-      const response = await gw.fetch("/otp/send", jsonRequest("POST", token, { usage: "update_userinfo", email: `f${status}@example.com` }));
+      const response = await gw.fetch(
+        "/otp/send",
+        jsonRequest("POST", token, { usage: "update_userinfo", email: `f${status}@example.com` }),
+      );
       expect(response.status).toBe(503);
-      expect(await response.json()).toEqual({ error: "temporarily_unavailable", error_description: "Failed to send OTP. Please try again later." });
+      expect(await response.json()).toEqual({
+        error: "temporarily_unavailable",
+        error_description: "Failed to send OTP. Please try again later.",
+      });
       expect(await gw.prisma.otpChallenge.count({ where: { target: `f${status}@example.com` } })).toBe(0);
     } finally {
       await gw.close();
@@ -110,9 +133,9 @@ describe("webhook delivery", () => {
     const receiver = await startReceiver(() => "hang");
     const sender = webhookSender({ url: receiver.url, secret: SECRET, timeoutMs: 300 });
     try {
-      await expect(sender.send({ channel: "email", to: "a@b.c", code: "123456", usage: "login", expiresAt: new Date() })).rejects.toThrow(
-        "webhook unreachable: TimeoutError",
-      );
+      await expect(
+        sender.send({ channel: "email", to: "a@b.c", code: "123456", usage: "login", expiresAt: new Date() }),
+      ).rejects.toThrow("webhook unreachable: TimeoutError");
       expect(receiver.received).toHaveLength(1);
     } finally {
       await receiver.close();
@@ -120,7 +143,13 @@ describe("webhook delivery", () => {
   });
 
   it("tells whether a failed delivery may have reached the provider (and so counts against the limits)", async () => {
-    const message = { channel: "sms", to: "13800138000", code: "123456", usage: "login", expiresAt: new Date() } as const;
+    const message = {
+      channel: "sms",
+      to: "13800138000",
+      code: "123456",
+      usage: "login",
+      expiresAt: new Date(),
+    } as const;
     const failureOf = async (url: string, timeoutMs = 2000) => {
       try {
         await webhookSender({ url, secret: SECRET, timeoutMs }).send(message);
@@ -130,7 +159,13 @@ describe("webhook delivery", () => {
       }
       throw new Error("the delivery succeeded");
     };
-    for (const [answer, mayHaveBeenSent] of [[500, true], [503, true], [404, false], [400, false], ["hang", true]] as const) {
+    for (const [answer, mayHaveBeenSent] of [
+      [500, true],
+      [503, true],
+      [404, false],
+      [400, false],
+      ["hang", true],
+    ] as const) {
       const receiver = await startReceiver(() => answer);
       try {
         expect([answer, await failureOf(receiver.url, 300)]).toEqual([answer, mayHaveBeenSent]);
@@ -143,9 +178,9 @@ describe("webhook delivery", () => {
 
   it("fails when nothing listens", async () => {
     const sender = webhookSender({ url: "http://127.0.0.1:1/otp", secret: SECRET, timeoutMs: 1000 });
-    await expect(sender.send({ channel: "sms", to: "13800138000", code: "1", usage: "login", expiresAt: new Date() })).rejects.toThrow(
-      /webhook unreachable/,
-    );
+    await expect(
+      sender.send({ channel: "sms", to: "13800138000", code: "1", usage: "login", expiresAt: new Date() }),
+    ).rejects.toThrow(/webhook unreachable/);
   });
 });
 
@@ -174,12 +209,19 @@ describe("SMTP delivery", () => {
   afterAll(() => new Promise<void>((resolve) => smtp.close(() => resolve())));
 
   it("mails the code, which then proves the new email", async () => {
-    const sender = smtpSender({ url: `smtp://127.0.0.1:${port}`, from: "Accounts <no-reply@example.com>", timeoutMs: 5000 });
+    const sender = smtpSender({
+      url: `smtp://127.0.0.1:${port}`,
+      from: "Accounts <no-reply@example.com>",
+      timeoutMs: 5000,
+    });
     const gw = await createTestGateway({ database, sender });
     try {
       const sub = "smtp-user";
       const token = await gw.token(sub);
-      const sent = await gw.fetch("/otp/send", jsonRequest("POST", token, { usage: "update_userinfo", email: "Mail.User@Example.com" }));
+      const sent = await gw.fetch(
+        "/otp/send",
+        jsonRequest("POST", token, { usage: "update_userinfo", email: "Mail.User@Example.com" }),
+      );
       expect(sent.status).toBe(200);
       const { otp_token } = (await sent.json()) as { otp_token: string };
 
@@ -190,7 +232,10 @@ describe("SMTP delivery", () => {
       const code = /Your verification code is ([0-9]{6})\./.exec(inbox[0]!.raw)?.[1];
       expect(code).toMatch(/^[0-9]{6}$/);
 
-      const patched = await gw.fetch("/userinfo", jsonRequest("PATCH", token, { email: "Mail.User@Example.com", email_otp_token: otp_token, email_otp: code }));
+      const patched = await gw.fetch(
+        "/userinfo",
+        jsonRequest("PATCH", token, { email: "Mail.User@Example.com", email_otp_token: otp_token, email_otp: code }),
+      );
       expect(patched.status).toBe(200);
       expect(await patched.json()).toMatchObject({ sub, email: "Mail.User@Example.com", email_verified: true });
     } finally {
@@ -201,9 +246,9 @@ describe("SMTP delivery", () => {
 
   it("fails cleanly when the SMTP server is unreachable", async () => {
     const sender = smtpSender({ url: "smtp://127.0.0.1:1", from: "no-reply@example.com", timeoutMs: 1000 });
-    await expect(sender.send({ channel: "email", to: "a@b.c", code: "123456", usage: "login", expiresAt: new Date() })).rejects.toThrow(
-      /SMTP delivery failed/,
-    );
+    await expect(
+      sender.send({ channel: "email", to: "a@b.c", code: "123456", usage: "login", expiresAt: new Date() }),
+    ).rejects.toThrow(/SMTP delivery failed/);
     sender.close();
   });
 });
@@ -211,10 +256,30 @@ describe("SMTP delivery", () => {
 describe("log delivery", () => {
   it("writes the code to the log (development only)", async () => {
     let output = "";
-    const log = createLogger("info", new Writable({ write: (chunk: Buffer, _e, done) => ((output += chunk.toString()), done()) }));
-    await logSender(log).send({ channel: "sms", to: "13800138000", code: "424242", usage: "login", expiresAt: new Date("2026-11-28T08:01:00Z") });
+    const log = createLogger(
+      "info",
+      new Writable({
+        write: (chunk: Buffer, _e, done) => {
+          output += chunk.toString();
+          done();
+        },
+      }),
+    );
+    await logSender(log).send({
+      channel: "sms",
+      to: "13800138000",
+      code: "424242",
+      usage: "login",
+      expiresAt: new Date("2026-11-28T08:01:00Z"),
+    });
     const line = JSON.parse(output) as { msg: string; otp: Record<string, string> };
     expect(line.msg).toBe("OTP code (development delivery)");
-    expect(line.otp).toEqual({ channel: "sms", to: "13800138000", code: "424242", usage: "login", expires_at: "2026-11-28T08:01:00.000Z" });
+    expect(line.otp).toEqual({
+      channel: "sms",
+      to: "13800138000",
+      code: "424242",
+      usage: "login",
+      expires_at: "2026-11-28T08:01:00.000Z",
+    });
   });
 });

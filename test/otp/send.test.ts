@@ -11,13 +11,26 @@ const phoneNumber = () => `139${String(10_000_000 + ++n).slice(-8)}`;
 const basic = (clientId: string, secret: string) =>
   `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString("base64")}`;
 
-async function send(authorization: string | undefined, body: unknown, headers: Record<string, string> = {}, target = gw) {
+async function send(
+  authorization: string | undefined,
+  body: unknown,
+  headers: Record<string, string> = {},
+  target = gw,
+) {
   const response = await target.fetch("/otp/send", {
     method: "POST",
-    headers: { "content-type": "application/json", ...(authorization === undefined ? {} : { authorization }), ...headers },
+    headers: {
+      "content-type": "application/json",
+      ...(authorization === undefined ? {} : { authorization }),
+      ...headers,
+    },
     body: typeof body === "string" ? body : JSON.stringify(body),
   });
-  return { status: response.status, headers: response.headers, body: (await response.json()) as Record<string, string> };
+  return {
+    status: response.status,
+    headers: response.headers,
+    body: (await response.json()) as Record<string, string>,
+  };
 }
 
 async function patchAs(sub: string, body: unknown, clientId = "web") {
@@ -29,8 +42,16 @@ const WEB = basic("web", "web-secret");
 
 beforeAll(async () => {
   gw = await createTestGateway();
-  await gw.store.applications.save({ clientId: "web", secretHash: await hashClientSecret("web-secret"), claims: ["email", "email_verified", "phone_number", "phone_number_verified"] });
-  await gw.store.applications.save({ clientId: "my app:1", secretHash: await hashClientSecret("p@ss word+x:y"), claims: [] });
+  await gw.store.applications.save({
+    clientId: "web",
+    secretHash: await hashClientSecret("web-secret"),
+    claims: ["email", "email_verified", "phone_number", "phone_number_verified"],
+  });
+  await gw.store.applications.save({
+    clientId: "my app:1",
+    secretHash: await hashClientSecret("p@ss word+x:y"),
+    claims: [],
+  });
   await gw.store.applications.save({ clientId: "public", secretHash: null, claims: [] });
 });
 afterAll(() => gw?.close());
@@ -81,10 +102,22 @@ describe("POST /otp/send with application credentials", () => {
   it.each([
     ["not JSON", "{", "The request body is not valid JSON."],
     ["an array", [], "The request body must be a JSON object."],
-    ["both targets", { email: "a@b.c", phone_number: "13800138000" }, "Exactly one of phone_number and email is required."],
+    [
+      "both targets",
+      { email: "a@b.c", phone_number: "13800138000" },
+      "Exactly one of phone_number and email is required.",
+    ],
     ["no target", { usage: "login" }, "Exactly one of phone_number and email is required."],
-    ["an unknown usage", { usage: "steal", email: "a@b.c" }, "usage must be one of update_userinfo, login, signup, reset_password."],
-    ["a non-string usage", { usage: 1, email: "a@b.c" }, "usage must be one of update_userinfo, login, signup, reset_password."],
+    [
+      "an unknown usage",
+      { usage: "steal", email: "a@b.c" },
+      "usage must be one of update_userinfo, login, signup, reset_password.",
+    ],
+    [
+      "a non-string usage",
+      { usage: 1, email: "a@b.c" },
+      "usage must be one of update_userinfo, login, signup, reset_password.",
+    ],
   ])("answers 400 invalid_request for %s", async (_label, body, description) => {
     const result = await send(WEB, body);
     expect(result.status).toBe(400);
@@ -92,20 +125,29 @@ describe("POST /otp/send with application credentials", () => {
     expect(result.body).toEqual({ error: "invalid_request", error_description: description });
   });
 
-  it.each([[{ phone_number: "12345" }, "malformed_phone_number"], [{ phone_number: 13800138000 }, "malformed_phone_number"], [{ email: "no-at-sign" }, "malformed_email"], [{ email: null }, "malformed_email"]])(
-    "answers %j with %s",
-    async (body, error) => {
-      expect(await send(WEB, body)).toMatchObject({ status: 400, body: { error } });
-    },
-  );
+  it.each([
+    [{ phone_number: "12345" }, "malformed_phone_number"],
+    [{ phone_number: 13800138000 }, "malformed_phone_number"],
+    [{ email: "no-at-sign" }, "malformed_email"],
+    [{ email: null }, "malformed_email"],
+  ])("answers %j with %s", async (body, error) => {
+    expect(await send(WEB, body)).toMatchObject({ status: 400, body: { error } });
+  });
 
   it("normalizes the phone number it sends to and binds the challenge to", async () => {
     const phone = phoneNumber();
-    const result = await send(WEB, { usage: "update_userinfo", phone_number: `+86 ${phone.slice(0, 3)}-${phone.slice(3)}` });
+    const result = await send(WEB, {
+      usage: "update_userinfo",
+      phone_number: `+86 ${phone.slice(0, 3)}-${phone.slice(3)}`,
+    });
     expect(result.status).toBe(200);
     expect(gw.delivered.at(-1)).toMatchObject({ channel: "sms", to: phone });
     const sub = unique("user");
-    const patched = await patchAs(sub, { phone_number: phone, phone_number_otp_token: result.body.otp_token, phone_number_otp: gw.delivered.at(-1)!.code });
+    const patched = await patchAs(sub, {
+      phone_number: phone,
+      phone_number_otp_token: result.body.otp_token,
+      phone_number_otp: gw.delivered.at(-1)!.code,
+    });
     expect(patched.body).toMatchObject({ phone_number: phone, phone_number_verified: true });
   });
 
@@ -114,7 +156,11 @@ describe("POST /otp/send with application credentials", () => {
     const result = await send(WEB, { email });
     expect(result.status).toBe(200);
     expect((await gw.prisma.otpChallenge.findFirst({ where: { target: email } }))?.usage).toBe("login");
-    const patched = await patchAs(unique("user"), { email, email_otp_token: result.body.otp_token, email_otp: gw.delivered.at(-1)!.code });
+    const patched = await patchAs(unique("user"), {
+      email,
+      email_otp_token: result.body.otp_token,
+      email_otp: gw.delivered.at(-1)!.code,
+    });
     expect(patched.body).toEqual({ error: "bad_email_otp_token" });
   });
 });
@@ -126,7 +172,11 @@ describe("POST /otp/send with a user access token", () => {
     const token = await gw.token(sub);
     const result = await send(`Bearer ${token}`, { usage: "update_userinfo", email });
     expect(result.status).toBe(200);
-    expect(await gw.prisma.otpChallenge.findFirst({ where: { target: email } })).toMatchObject({ userSub: sub, clientId: "web", requester: `user:${sub}` });
+    expect(await gw.prisma.otpChallenge.findFirst({ where: { target: email } })).toMatchObject({
+      userSub: sub,
+      clientId: "web",
+      requester: `user:${sub}`,
+    });
     const code = gw.delivered.at(-1)!.code;
     const stranger = await patchAs(unique("other"), { email, email_otp_token: result.body.otp_token, email_otp: code });
     expect(stranger.body).toEqual({ error: "bad_email_otp_token" });
@@ -138,7 +188,10 @@ describe("POST /otp/send with a user access token", () => {
     for (const body of [{ email: "a@example.com" }, { usage: "login", email: "a@example.com" }]) {
       expect(await send(`Bearer ${token}`, body)).toMatchObject({
         status: 400,
-        body: { error: "invalid_request", error_description: "With a user access token, usage must be update_userinfo." },
+        body: {
+          error: "invalid_request",
+          error_description: "With a user access token, usage must be update_userinfo.",
+        },
       });
     }
   });
@@ -168,10 +221,16 @@ describe("superseding", () => {
     const secondCode = gw.delivered.at(-1)!.code;
     expect([first.status, byClient.status, second.status]).toEqual([200, 200, 200]);
 
-    expect((await patchAs(sub, { email, email_otp_token: first.body.otp_token, email_otp: firstCode })).body).toEqual({ error: "bad_email_otp_token" });
+    expect((await patchAs(sub, { email, email_otp_token: first.body.otp_token, email_otp: firstCode })).body).toEqual({
+      error: "bad_email_otp_token",
+    });
     // The application's token (another requester) survived the user's second send.
-    expect((await patchAs(sub, { email, email_otp_token: byClient.body.otp_token, email_otp: clientCode })).status).toBe(200);
-    expect((await patchAs(sub, { email, email_otp_token: second.body.otp_token, email_otp: secondCode })).status).toBe(200);
+    expect(
+      (await patchAs(sub, { email, email_otp_token: byClient.body.otp_token, email_otp: clientCode })).status,
+    ).toBe(200);
+    expect((await patchAs(sub, { email, email_otp_token: second.body.otp_token, email_otp: secondCode })).status).toBe(
+      200,
+    );
   });
 });
 
@@ -182,9 +241,16 @@ describe("rate limits", () => {
     const limited = await send(WEB, { phone_number: phone });
     expect(limited.status).toBe(400);
     expect(limited.headers.get("retry-after")).toBe("30");
-    expect(limited.body).toEqual({ error: "sms_rate_limit_exceeded", error_description: "SMS rate limit exceeded for same phone number" });
+    expect(limited.body).toEqual({
+      error: "sms_rate_limit_exceeded",
+      error_description: "SMS rate limit exceeded for same phone number",
+    });
     gw.clock.advance(12);
-    expect((await send(`Bearer ${await gw.token(unique("u"))}`, { usage: "update_userinfo", phone_number: `+86${phone}` })).headers.get("retry-after")).toBe("18");
+    expect(
+      (
+        await send(`Bearer ${await gw.token(unique("u"))}`, { usage: "update_userinfo", phone_number: `+86${phone}` })
+      ).headers.get("retry-after"),
+    ).toBe("18");
     gw.clock.advance(18);
     expect((await send(WEB, { phone_number: phone })).status).toBe(200);
   });
@@ -194,13 +260,20 @@ describe("rate limits", () => {
     await send(WEB, { email });
     const limited = await send(WEB, { email: email.toUpperCase() });
     expect(limited.status).toBe(400);
-    expect(limited.body).toEqual({ error: "email_rate_limit_exceeded", error_description: "Email rate limit exceeded for same email" });
+    expect(limited.body).toEqual({
+      error: "email_rate_limit_exceeded",
+      error_description: "Email rate limit exceeded for same email",
+    });
   });
 
   it("counts failed requests not at all, and counts each limit across gateways sharing the database", async () => {
     const other = await createTestGateway({ database: gw.database, clock: gw.clock });
     try {
-      await other.store.applications.save({ clientId: "web", secretHash: await hashClientSecret("web-secret"), claims: [] });
+      await other.store.applications.save({
+        clientId: "web",
+        secretHash: await hashClientSecret("web-secret"),
+        claims: [],
+      });
       const email = `${unique("shared")}@example.com`;
       expect((await send(WEB, { email: "bad" })).status).toBe(400);
       expect((await send(WEB, { email }, {}, other)).status).toBe(200);
@@ -218,7 +291,14 @@ describe("rate limits", () => {
       strict = await createTestGateway({
         database: gw.database,
         clock: gw.clock,
-        env: { OTP_TARGET_INTERVAL_SECONDS: "1", OTP_TARGET_DAILY_LIMIT: "3", OTP_CLIENT_LIMIT: "5", OTP_IP_LIMIT: "4", OTP_WINDOW_SECONDS: "600", TRUST_PROXY: "true" },
+        env: {
+          OTP_TARGET_INTERVAL_SECONDS: "1",
+          OTP_TARGET_DAILY_LIMIT: "3",
+          OTP_CLIENT_LIMIT: "5",
+          OTP_IP_LIMIT: "4",
+          OTP_WINDOW_SECONDS: "600",
+          TRUST_PROXY: "true",
+        },
       });
       // Earlier tests' sends by the same client fall out of the 600 s window.
       strict.clock.advance(700);
@@ -241,15 +321,24 @@ describe("rate limits", () => {
       const from = (ip: string) => ({ "x-forwarded-for": `${ip}, 10.0.0.1` });
       strict.clock.advance(700);
       const ipStatuses = [];
-      for (let i = 0; i < 5; i++) ipStatuses.push((await send(WEB, { email: `${unique("ip")}@example.com` }, from("203.0.113.7"), strict)).status);
+      for (let i = 0; i < 5; i++)
+        ipStatuses.push(
+          (await send(WEB, { email: `${unique("ip")}@example.com` }, from("203.0.113.7"), strict)).status,
+        );
       expect(ipStatuses).toEqual([200, 200, 200, 200, 400]);
       const limited = await send(WEB, { email: `${unique("ip")}@example.com` }, from("203.0.113.7"), strict);
-      expect(limited.body).toEqual({ error: "email_rate_limit_exceeded", error_description: "Email rate limit exceeded for this network address" });
+      expect(limited.body).toEqual({
+        error: "email_rate_limit_exceeded",
+        error_description: "Email rate limit exceeded for this network address",
+      });
       expect(limited.headers.get("retry-after")).toBe("600");
       // The client has 4 sends in this window; the fifth from another address is its last.
       expect((await send(WEB, { email: `${unique("c")}@example.com` }, from("203.0.113.8"), strict)).status).toBe(200);
       const clientLimited = await send(WEB, { email: `${unique("c")}@example.com` }, from("203.0.113.9"), strict);
-      expect(clientLimited.body).toEqual({ error: "email_rate_limit_exceeded", error_description: "Email rate limit exceeded for this client" });
+      expect(clientLimited.body).toEqual({
+        error: "email_rate_limit_exceeded",
+        error_description: "Email rate limit exceeded for this client",
+      });
     });
   });
 });
@@ -276,7 +365,10 @@ describe("delivery failure", () => {
       const email = `${unique("down")}@example.com`;
       const failed = await send(WEB, { email }, {}, gateway);
       expect(failed.status).toBe(503);
-      expect(failed.body).toEqual({ error: "temporarily_unavailable", error_description: "Failed to send OTP. Please try again later." });
+      expect(failed.body).toEqual({
+        error: "temporarily_unavailable",
+        error_description: "Failed to send OTP. Please try again later.",
+      });
       expect(await gateway.prisma.otpChallenge.count({ where: { target: email } })).toBe(0);
       expect(await gateway.prisma.rateLimitEvent.count({ where: { key: `target:email:${email}` } })).toBe(0);
       state.fail = false;
@@ -295,11 +387,16 @@ describe("delivery failure", () => {
       const email = `${unique("maybe")}@example.com`;
       expect((await send(WEB, { email }, {}, gateway)).status).toBe(503);
       expect(await gateway.prisma.otpChallenge.count({ where: { target: email } })).toBe(0);
-      expect(await gateway.prisma.rateLimitEvent.count({ where: { key: { in: [`target:email:${email}`, "client:web"] } } })).toBeGreaterThanOrEqual(2);
+      expect(
+        await gateway.prisma.rateLimitEvent.count({ where: { key: { in: [`target:email:${email}`, "client:web"] } } }),
+      ).toBeGreaterThanOrEqual(2);
       state.fail = false;
       const again = await send(WEB, { email }, {}, gateway);
       expect(again.status).toBe(400);
-      expect(again.body).toEqual({ error: "email_rate_limit_exceeded", error_description: "Email rate limit exceeded for same email" });
+      expect(again.body).toEqual({
+        error: "email_rate_limit_exceeded",
+        error_description: "Email rate limit exceeded for same email",
+      });
       expect(again.headers.get("retry-after")).toBe("30");
     } finally {
       await gateway.close();

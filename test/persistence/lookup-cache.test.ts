@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { ApplicationRecord, Store } from "../../src/domain/ports.js";
 import type { CustomAttributeDefinition } from "../../src/domain/attributes.js";
+import type { ApplicationRecord, Store } from "../../src/domain/ports.js";
 import { withLookupCache } from "../../src/persistence/lookup-cache.js";
 import { testClock } from "../support/gateway.js";
 
@@ -11,11 +11,19 @@ function countingStore() {
   const applications = new Map<string, ApplicationRecord>();
   const store = {
     customAttributes: {
-      list: async () => (calls.list++, definitions),
-      save: async (d: CustomAttributeDefinition) => void (definitions = [...definitions, d]),
+      list: async () => {
+        calls.list++;
+        return definitions;
+      },
+      save: async (d: CustomAttributeDefinition) => {
+        definitions = [...definitions, d];
+      },
     },
     applications: {
-      find: async (id: string) => (calls.find++, applications.get(id) ?? null),
+      find: async (id: string) => {
+        calls.find++;
+        return applications.get(id) ?? null;
+      },
       list: async () => [...applications.values()],
       save: async (a: ApplicationRecord) => void applications.set(a.clientId, a),
     },

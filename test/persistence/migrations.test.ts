@@ -1,9 +1,15 @@
-import { cpSync, mkdtempSync, rmSync, writeFileSync, appendFileSync } from "node:fs";
+import { appendFileSync, cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
-import { MIGRATIONS_DIR, MigrationChecksumError, migrate, pendingMigrations, readMigrations } from "../../src/persistence/migrations.js";
+import {
+  MIGRATIONS_DIR,
+  MigrationChecksumError,
+  migrate,
+  pendingMigrations,
+  readMigrations,
+} from "../../src/persistence/migrations.js";
 import { createTestDatabase, type TestDatabase } from "../support/database.js";
 
 let database: TestDatabase;
@@ -40,7 +46,9 @@ describe("migrations runner", () => {
     );
     expect(rows.map((r) => r.migration_name)).toEqual(names);
     expect(rows.every((r) => r.finished_at !== null && /^[0-9a-f]{64}$/.test(r.checksum))).toBe(true);
-    const tables = await query<{ tablename: string }>(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1`);
+    const tables = await query<{ tablename: string }>(
+      `SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1`,
+    );
     expect(tables.map((t) => t.tablename)).toEqual(
       expect.arrayContaining(["users", "otp_challenges", "applications", "custom_attribute_definitions"]),
     );
@@ -74,7 +82,10 @@ describe("migrations runner", () => {
     await migrate(database.url, dir);
     const name = "29991231000000_broken";
     cpSync(join(dir, readMigrations(dir)[0]!.name), join(dir, name), { recursive: true });
-    writeFileSync(join(dir, name, "migration.sql"), `CREATE TABLE "half" ("id" INTEGER);\nSELECT * FROM no_such_table;`);
+    writeFileSync(
+      join(dir, name, "migration.sql"),
+      `CREATE TABLE "half" ("id" INTEGER);\nSELECT * FROM no_such_table;`,
+    );
     await expect(migrate(database.url, dir)).rejects.toThrow(`migration ${name} failed`);
     expect(await query(`SELECT to_regclass('half') AS t`)).toEqual([{ t: null }]);
     expect(await pendingMigrations(database.url, dir)).toEqual([name]);

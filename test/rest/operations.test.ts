@@ -25,7 +25,8 @@ const appWith = (overrides: Partial<Parameters<typeof createApp>[0]>) =>
     devJwks: undefined,
     ...overrides,
   });
-const get = (app: ReturnType<typeof createApp>, path: string) => Promise.resolve(app.yoga.fetch(new Request(`http://localhost${path}`)));
+const get = (app: ReturnType<typeof createApp>, path: string) =>
+  Promise.resolve(app.yoga.fetch(new Request(`http://localhost${path}`)));
 
 describe("health and readiness", () => {
   it("answers /healthz while the process is up", async () => {
@@ -45,13 +46,18 @@ describe("health and readiness", () => {
     const readiness = databaseReadiness(gw.db);
     const [last] = await gw.prisma.$queryRaw<{ migration_name: string }[]>`
       SELECT migration_name FROM "_prisma_migrations" ORDER BY migration_name DESC LIMIT 1`;
-    await gw.prisma.$executeRaw`UPDATE "_prisma_migrations" SET rolled_back_at = now() WHERE migration_name = ${last!.migration_name}`;
+    await gw.prisma
+      .$executeRaw`UPDATE "_prisma_migrations" SET rolled_back_at = now() WHERE migration_name = ${last!.migration_name}`;
     try {
       const response = await get(appWith({ readiness }), "/readyz");
       expect(response.status).toBe(503);
-      expect(await response.json()).toEqual({ status: "not_ready", reason: `pending migrations: ${last!.migration_name}` });
+      expect(await response.json()).toEqual({
+        status: "not_ready",
+        reason: `pending migrations: ${last!.migration_name}`,
+      });
     } finally {
-      await gw.prisma.$executeRaw`UPDATE "_prisma_migrations" SET rolled_back_at = NULL WHERE migration_name = ${last!.migration_name}`;
+      await gw.prisma
+        .$executeRaw`UPDATE "_prisma_migrations" SET rolled_back_at = NULL WHERE migration_name = ${last!.migration_name}`;
     }
     const nowhere = connectDatabase("postgresql://postgres@127.0.0.1:1/nowhere", 1);
     try {
@@ -78,7 +84,9 @@ describe("metrics", () => {
     });
     const token = await gw.token("metrics-user");
     const send = (email: string) =>
-      app.yoga.fetch(new Request("http://localhost/otp/send", jsonRequest("POST", token, { usage: "update_userinfo", email })));
+      app.yoga.fetch(
+        new Request("http://localhost/otp/send", jsonRequest("POST", token, { usage: "update_userinfo", email })),
+      );
     expect((await send("m1@example.com")).status).toBe(200);
     fail = true;
     expect((await send("m2@example.com")).status).toBe(503);
@@ -94,7 +102,11 @@ describe("CORS", () => {
     for (const path of ["/userinfo", "/graphql"]) {
       const response = await gw.fetch(path, {
         method: "OPTIONS",
-        headers: { origin: "https://app.example.com", "access-control-request-method": "PATCH", "access-control-request-headers": "authorization,content-type" },
+        headers: {
+          origin: "https://app.example.com",
+          "access-control-request-method": "PATCH",
+          "access-control-request-headers": "authorization,content-type",
+        },
       });
       expect(response.status).toBeLessThan(300);
       expect(response.headers.get("access-control-allow-origin")).toBe("https://app.example.com");
@@ -114,7 +126,9 @@ describe("CORS", () => {
 
   it("sends no CORS headers when no origin is configured", async () => {
     const app = appWith({ config: { ...gw.config, corsOrigins: undefined } });
-    const response = await app.yoga.fetch(new Request("http://localhost/userinfo", { headers: { origin: "https://app.example.com" } }));
+    const response = await app.yoga.fetch(
+      new Request("http://localhost/userinfo", { headers: { origin: "https://app.example.com" } }),
+    );
     expect(response.headers.get("access-control-allow-origin")).toBeNull();
   });
 });
@@ -126,7 +140,10 @@ describe("GraphQL document limits", () => {
       headers: { "content-type": "application/json", authorization: `Bearer ${await gw.token("limits")}` },
       body: JSON.stringify({ query }),
     });
-    return { status: response.status, body: (await response.json()) as { data?: unknown; errors?: { message: string }[] } };
+    return {
+      status: response.status,
+      body: (await response.json()) as { data?: unknown; errors?: { message: string }[] },
+    };
   };
 
   it("refuses too many aliases", async () => {
@@ -144,7 +161,15 @@ describe("GraphQL document limits", () => {
   });
 
   it("lets the documented operations through", async () => {
-    expect((await run("{ userInfo { sub name claims } }")).body).toEqual({ data: { userInfo: { sub: "limits", name: null, claims: { sub: "limits", updated_at: Math.floor(gw.clock.now().getTime() / 1000) } } } });
+    expect((await run("{ userInfo { sub name claims } }")).body).toEqual({
+      data: {
+        userInfo: {
+          sub: "limits",
+          name: null,
+          claims: { sub: "limits", updated_at: Math.floor(gw.clock.now().getTime() / 1000) },
+        },
+      },
+    });
   });
 });
 
@@ -164,7 +189,10 @@ describe("operator changes reach a gateway with caches on", () => {
       const read = await cached.fetch("/userinfo", { headers: { authorization: `Bearer ${token}` } });
       expect(await read.json()).toEqual({ sub: "cache-user", nickname: "before" });
       const unknown = await patch({ never_defined: 1 });
-      expect(await unknown.json()).toEqual({ error: "invalid_request", error_description: "Unknown attribute(s) found." });
+      expect(await unknown.json()).toEqual({
+        error: "invalid_request",
+        error_description: "Unknown attribute(s) found.",
+      });
     } finally {
       await cached.close();
     }

@@ -9,7 +9,11 @@ const freshSub = (prefix = "user") => `${prefix}-${++subCounter}`;
 async function patch(sub: string, body: unknown, raw?: RequestInit) {
   const token = await gw.token(sub);
   const response = await gw.fetch("/userinfo", raw ?? jsonRequest("PATCH", token, body));
-  return { status: response.status, headers: response.headers, body: (await response.json()) as Record<string, unknown> };
+  return {
+    status: response.status,
+    headers: response.headers,
+    body: (await response.json()) as Record<string, unknown>,
+  };
 }
 
 async function expectError(sub: string, body: unknown, error: string, description?: string) {
@@ -129,29 +133,32 @@ describe("PATCH /userinfo with OTP", () => {
     expect(challenge?.consumedAt?.getTime()).toBe(gw.clock.now().getTime());
   });
 
-  it.each([
-    ["+86 138-0013-8000"],
-    ["0086 13800138000"],
-    ["138 0013 8000"],
-    ["13800138000"],
-  ])("normalizes the phone number %s to its bare 11 digits", async (input) => {
-    const sub = freshSub();
-    const otp = await gw.otp("sms", "13800138000", { sub });
-    const result = await patch(sub, {
-      phone_number: input,
-      phone_number_otp_token: otp.token,
-      phone_number_otp: otp.code,
-    });
-    expect(result.status).toBe(200);
-    expect(result.body).toMatchObject({ phone_number: "13800138000", phone_number_verified: true });
-    await gw.prisma.user.update({ where: { sub }, data: { phoneNumber: null } });
-  });
+  it.each([["+86 138-0013-8000"], ["0086 13800138000"], ["138 0013 8000"], ["13800138000"]])(
+    "normalizes the phone number %s to its bare 11 digits",
+    async (input) => {
+      const sub = freshSub();
+      const otp = await gw.otp("sms", "13800138000", { sub });
+      const result = await patch(sub, {
+        phone_number: input,
+        phone_number_otp_token: otp.token,
+        phone_number_otp: otp.code,
+      });
+      expect(result.status).toBe(200);
+      expect(result.body).toMatchObject({ phone_number: "13800138000", phone_number_verified: true });
+      await gw.prisma.user.update({ where: { sub }, data: { phoneNumber: null } });
+    },
+  );
 
   it("needs the companions even when the email does not change", async () => {
     const sub = freshSub();
     const otp = await gw.otp("email", `${sub}@example.com`, { sub });
     await patch(sub, { email: `${sub}@example.com`, email_otp_token: otp.token, email_otp: otp.code });
-    await expectError(sub, { email: `${sub}@example.com` }, "invalid_request", "email requires email_otp_token and email_otp.");
+    await expectError(
+      sub,
+      { email: `${sub}@example.com` },
+      "invalid_request",
+      "email requires email_otp_token and email_otp.",
+    );
   });
 
   it("accepts a token only once", async () => {
@@ -171,7 +178,11 @@ describe("PATCH /userinfo with OTP", () => {
       clientId: "web",
       userSub: null,
     });
-    const result = await patch(sub, { email: `${sub}@example.com`, email_otp_token: issued.otpToken, email_otp: issued.code });
+    const result = await patch(sub, {
+      email: `${sub}@example.com`,
+      email_otp_token: issued.otpToken,
+      email_otp: issued.code,
+    });
     expect(result.status).toBe(200);
   });
 
@@ -185,7 +196,13 @@ describe("PATCH /userinfo with OTP", () => {
       [
         "issued for another usage",
         async (sub) => {
-          const issued = await gw.issueOtp({ channel: "email", target: `${sub}@example.com`, usage: "login", clientId: "web", userSub: sub });
+          const issued = await gw.issueOtp({
+            channel: "email",
+            target: `${sub}@example.com`,
+            usage: "login",
+            clientId: "web",
+            userSub: sub,
+          });
           return { token: issued.otpToken, code: issued.code };
         },
       ],
@@ -209,14 +226,22 @@ describe("PATCH /userinfo with OTP", () => {
     it.each(cases)("rejects a token %s", async (_label, make) => {
       const sub = freshSub();
       const otp = await make(sub);
-      await expectError(sub, { email: `${sub}@example.com`, email_otp_token: otp.token, email_otp: otp.code }, "bad_email_otp_token");
+      await expectError(
+        sub,
+        { email: `${sub}@example.com`, email_otp_token: otp.token, email_otp: otp.code },
+        "bad_email_otp_token",
+      );
       expect((await userRow(sub))?.email ?? null).toBeNull();
     });
 
     it("burns a token after 5 wrong codes, even for the right code", async () => {
       const sub = freshSub();
       const otp = await gw.otp("sms", "13900139000", { sub });
-      const body = (code: string) => ({ phone_number: "13900139000", phone_number_otp_token: otp.token, phone_number_otp: code });
+      const body = (code: string) => ({
+        phone_number: "13900139000",
+        phone_number_otp_token: otp.token,
+        phone_number_otp: code,
+      });
       for (let i = 0; i < 5; i++) await expectError(sub, body("000000"), "bad_phone_number_otp");
       const challenge = await gw.prisma.otpChallenge.findFirst({ where: { target: "13900139000", userSub: sub } });
       expect(challenge?.attempts).toBe(5);
@@ -239,7 +264,11 @@ describe("PATCH /userinfo with OTP", () => {
     const sub = freshSub();
     const otp = await gw.otp("email", `${sub}@example.com`, { sub });
     gw.clock.advance(60);
-    await expectError(sub, { email: `${sub}@example.com`, email_otp_token: otp.token, email_otp: otp.code }, "bad_email_otp");
+    await expectError(
+      sub,
+      { email: `${sub}@example.com`, email_otp_token: otp.token, email_otp: otp.code },
+      "bad_email_otp",
+    );
   });
 
   it("checks tokens before codes, and the phone number before the email", async () => {
@@ -268,7 +297,12 @@ describe("duplicates", () => {
     await patch(holder, { email: `${holder}@example.com`, email_otp_token: held.token, email_otp: held.code });
 
     const otp = await gw.otp("email", `${holder}@example.com`, { sub });
-    const body = { email: `${holder.toUpperCase()}@EXAMPLE.com`, email_otp_token: otp.token, email_otp: otp.code, nickname: "x" };
+    const body = {
+      email: `${holder.toUpperCase()}@EXAMPLE.com`,
+      email_otp_token: otp.token,
+      email_otp: otp.code,
+      nickname: "x",
+    };
     await expectError(sub, { ...body, email_otp: "000000" }, "bad_email_otp");
     const result = await expectError(sub, body, "duplicate_email");
     expect(result.status).toBe(400);
@@ -281,12 +315,21 @@ describe("duplicates", () => {
     const holder = freshSub("holder");
     const sub = freshSub();
     const held = await gw.otp("sms", "15000150000", { sub: holder });
-    await patch(holder, { phone_number: "15000150000", phone_number_otp_token: held.token, phone_number_otp: held.code });
+    await patch(holder, {
+      phone_number: "15000150000",
+      phone_number_otp_token: held.token,
+      phone_number_otp: held.code,
+    });
     await patch(sub, { nickname: "before" });
     const otp = await gw.otp("sms", "15000150000", { sub });
     await expectError(
       sub,
-      { phone_number: "+8615000150000", phone_number_otp_token: otp.token, phone_number_otp: otp.code, nickname: "after" },
+      {
+        phone_number: "+8615000150000",
+        phone_number_otp_token: otp.token,
+        phone_number_otp: otp.code,
+        nickname: "after",
+      },
       "duplicate_phone_number",
     );
     expect((await userRow(sub))?.nickname).toBe("before");
@@ -331,14 +374,27 @@ describe("duplicates", () => {
     const results = await Promise.all(
       Array.from({ length: 6 }, (_, i) => patch(sub, i % 2 === 0 ? crossed(phone, email) : crossed(email, phone))),
     );
-    expect(results.every((r) => r.status === 200 || r.body.error === "bad_phone_number_otp_token" || r.body.error === "bad_email_otp_token")).toBe(true);
+    expect(
+      results.every(
+        (r) =>
+          r.status === 200 || r.body.error === "bad_phone_number_otp_token" || r.body.error === "bad_email_otp_token",
+      ),
+    ).toBe(true);
     expect(results.filter((r) => r.status === 200)).toHaveLength(1);
   });
 
   it("loses no attribute when different attributes of one user are updated concurrently", async () => {
     const sub = freshSub();
     await patch(sub, {});
-    const updates = [{ name: "N" }, { nickname: "K" }, { zoneinfo: "UTC" }, { locale: "de-DE" }, { employee_id: "E0001" }, { age: 3 }, { newsletter: true }];
+    const updates = [
+      { name: "N" },
+      { nickname: "K" },
+      { zoneinfo: "UTC" },
+      { locale: "de-DE" },
+      { employee_id: "E0001" },
+      { age: 3 },
+      { newsletter: true },
+    ];
     await Promise.all(updates.map((u) => patch(sub, u)));
     const row = await userRow(sub);
     expect(row).toMatchObject({ name: "N", nickname: "K", zoneinfo: "UTC", locale: "de-DE" });
@@ -359,7 +415,10 @@ describe("PATCH /userinfo errors, in order", () => {
       body,
     });
     expect(response.status).toBe(400);
-    expect(await response.json()).toEqual({ error: "invalid_request", error_description: "Content-Type must be application/json." });
+    expect(await response.json()).toEqual({
+      error: "invalid_request",
+      error_description: "Content-Type must be application/json.",
+    });
   });
 
   it.each([
@@ -371,23 +430,33 @@ describe("PATCH /userinfo errors, in order", () => {
   ])("rejects the body %j", async (raw, description) => {
     const sub = freshSub();
     const token = await gw.token(sub);
-    const result = await patch(sub, undefined, { method: "PATCH", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: raw });
+    const result = await patch(sub, undefined, {
+      method: "PATCH",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: raw,
+    });
     expect(result.status).toBe(400);
     expect(result.body).toEqual({ error: "invalid_request", error_description: description });
   });
 
   it("authenticates before reading the body", async () => {
-    const response = await gw.fetch("/userinfo", { method: "PATCH", headers: { "content-type": "text/plain" }, body: "x" });
+    const response = await gw.fetch("/userinfo", {
+      method: "PATCH",
+      headers: { "content-type": "text/plain" },
+      body: "x",
+    });
     expect(response.status).toBe(400);
     expect(response.headers.get("www-authenticate")).toContain('error="invalid_request"');
   });
 
-  it.each([[{ foo: 1 }], [{ nickname: "ok", Nickname: "case matters" }], [{ sub: "x", foo: 1 }], [{ email: "a@b.c", bar: 2 }]])(
-    "rejects unknown attributes first: %j",
-    async (body) => {
-      await expectError(freshSub(), body, "invalid_request", "Unknown attribute(s) found.");
-    },
-  );
+  it.each([
+    [{ foo: 1 }],
+    [{ nickname: "ok", Nickname: "case matters" }],
+    [{ sub: "x", foo: 1 }],
+    [{ email: "a@b.c", bar: 2 }],
+  ])("rejects unknown attributes first: %j", async (body) => {
+    await expectError(freshSub(), body, "invalid_request", "Unknown attribute(s) found.");
+  });
 
   it("rejects a __proto__ key as unknown", async () => {
     const sub = freshSub();
@@ -397,7 +466,10 @@ describe("PATCH /userinfo errors, in order", () => {
       headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
       body: '{"__proto__": {"nickname": "x"}}',
     });
-    expect(await response.json()).toEqual({ error: "invalid_request", error_description: "Unknown attribute(s) found." });
+    expect(await response.json()).toEqual({
+      error: "invalid_request",
+      error_description: "Unknown attribute(s) found.",
+    });
   });
 
   it.each([
@@ -414,11 +486,21 @@ describe("PATCH /userinfo errors, in order", () => {
     ["address"],
     ["tier"],
   ])("rejects the read-only attribute %s", async (key) => {
-    await expectError(freshSub(), { nickname: "x", [key]: "v" }, "invalid_request", "Unsupported user attribute(s) found.");
+    await expectError(
+      freshSub(),
+      { nickname: "x", [key]: "v" },
+      "invalid_request",
+      "Unsupported user attribute(s) found.",
+    );
   });
 
   it("reports unsupported attributes before missing companions", async () => {
-    await expectError(freshSub(), { sub: "x", email: "a@b.c" }, "invalid_request", "Unsupported user attribute(s) found.");
+    await expectError(
+      freshSub(),
+      { sub: "x", email: "a@b.c" },
+      "invalid_request",
+      "Unsupported user attribute(s) found.",
+    );
   });
 
   it.each([
@@ -426,7 +508,10 @@ describe("PATCH /userinfo errors, in order", () => {
     [{ phone_number: "13800138000", phone_number_otp: "1" }, "phone_number requires phone_number_otp_token."],
     [{ email: "a@b.c", email_otp_token: "t" }, "email requires email_otp."],
     [{ email_otp: "1" }, "email_otp given without email."],
-    [{ phone_number_otp_token: "t", phone_number_otp: "1" }, "phone_number_otp_token and phone_number_otp given without phone_number."],
+    [
+      { phone_number_otp_token: "t", phone_number_otp: "1" },
+      "phone_number_otp_token and phone_number_otp given without phone_number.",
+    ],
     [{ email: "bad", phone_number: "bad" }, "phone_number requires phone_number_otp_token and phone_number_otp."],
   ])("names missing companions: %j", async (body, description) => {
     await expectError(freshSub(), body, "invalid_request", description);
@@ -438,19 +523,39 @@ describe("PATCH /userinfo errors, in order", () => {
     ...attrs,
   });
 
-  it.each([["12345"], ["23800138000"], ["1380013800"], ["+1 202 555 0100"], ["12800138000"], ["138001380001"], ["8613800138000"], [""], [13800138000], [null], [true]])(
-    "rejects the phone number %j as malformed",
-    async (phone) => {
-      await expectError(freshSub(), withOtp({ phone_number: phone }), "malformed_phone_number");
-    },
-  );
+  it.each([
+    ["12345"],
+    ["23800138000"],
+    ["1380013800"],
+    ["+1 202 555 0100"],
+    ["12800138000"],
+    ["138001380001"],
+    ["8613800138000"],
+    [""],
+    [13800138000],
+    [null],
+    [true],
+  ])("rejects the phone number %j as malformed", async (phone) => {
+    await expectError(freshSub(), withOtp({ phone_number: phone }), "malformed_phone_number");
+  });
 
-  it.each([["plainaddress"], ["a@b@c.com"], ["a b@c.com"], ["a@"], ["@b.com"], [".a@b.com"], ["a..b@c.com"], ["ä@b.com"], [`${"a".repeat(250)}@b.com`], [42], [null], ['"quoted local"@example.com'], ["x@[127.0.0.1]"]])(
-    "rejects the email %j as malformed",
-    async (email) => {
-      await expectError(freshSub(), withOtp({ email }), "malformed_email");
-    },
-  );
+  it.each([
+    ["plainaddress"],
+    ["a@b@c.com"],
+    ["a b@c.com"],
+    ["a@"],
+    ["@b.com"],
+    [".a@b.com"],
+    ["a..b@c.com"],
+    ["ä@b.com"],
+    [`${"a".repeat(250)}@b.com`],
+    [42],
+    [null],
+    ['"quoted local"@example.com'],
+    ["x@[127.0.0.1]"],
+  ])("rejects the email %j as malformed", async (email) => {
+    await expectError(freshSub(), withOtp({ email }), "malformed_email");
+  });
 
   it.each([["user+tag@sub.example.co"], ["o'brien@example.com"], [`${"a".repeat(64)}@example.com`]])(
     "accepts the dot-atom address %s as well-formed (the OTP decides next)",
@@ -507,14 +612,22 @@ describe("PATCH /userinfo errors, in order", () => {
     await expectError(sub, { nickname: "changed", zoneinfo: "Nowhere/Land" }, "illegal_parameter_value");
     await expectError(sub, { name: "changed", sub: "x" }, "invalid_request", "Unsupported user attribute(s) found.");
     const otp = await gw.otp("email", `${sub}@example.com`, { sub });
-    await expectError(sub, { nickname: "changed", email: `${sub}@example.com`, email_otp_token: otp.token, email_otp: "000000" }, "bad_email_otp");
+    await expectError(
+      sub,
+      { nickname: "changed", email: `${sub}@example.com`, email_otp_token: otp.token, email_otp: "000000" },
+      "bad_email_otp",
+    );
     expect(await userRow(sub)).toEqual(before);
   });
 });
 
 describe("claims filtering", () => {
   it("returns only the application's registered claims, sub always, authenticationMethod never", async () => {
-    await gw.store.applications.save({ clientId: "narrow", secretHash: null, claims: ["nickname", "authenticationMethod", "age"] });
+    await gw.store.applications.save({
+      clientId: "narrow",
+      secretHash: null,
+      claims: ["nickname", "authenticationMethod", "age"],
+    });
     const sub = freshSub();
     await patch(sub, { name: "Hidden", nickname: "Shown", age: 9 });
     const token = await gw.token(sub, { clientId: "narrow" });
@@ -536,8 +649,14 @@ describe("claims filtering", () => {
     await patch(sub, { name: "N", nickname: "K" });
     const read = async (token: string) =>
       (await gw.fetch("/userinfo", { headers: { authorization: `Bearer ${token}` } })).json();
-    expect(await read(await gw.token(sub, { clientId: undefined, extra: { azp: "azp-app" } }))).toEqual({ sub, name: "N" });
-    expect(await read(await gw.token(sub, { clientId: "narrow", extra: { azp: "azp-app" } }))).toEqual({ sub, nickname: "K" });
+    expect(await read(await gw.token(sub, { clientId: undefined, extra: { azp: "azp-app" } }))).toEqual({
+      sub,
+      name: "N",
+    });
+    expect(await read(await gw.token(sub, { clientId: "narrow", extra: { azp: "azp-app" } }))).toEqual({
+      sub,
+      nickname: "K",
+    });
     expect(await read(await gw.token(sub, { clientId: undefined }))).toMatchObject({ name: "N", nickname: "K" });
   });
 });
@@ -579,13 +698,18 @@ describe("without just-in-time provisioning", () => {
       jsonRequest("PATCH", token, { email: `${sub}@example.com`, email_otp_token: fresh.token, email_otp: fresh.code }),
     );
     expect(notFound.status).toBe(404);
-    expect((await strict.prisma.otpChallenge.findFirst({ where: { target: `${sub}@example.com` } }))?.consumedAt).toBeNull();
+    expect(
+      (await strict.prisma.otpChallenge.findFirst({ where: { target: `${sub}@example.com` } }))?.consumedAt,
+    ).toBeNull();
   });
 
   it("updates an existing user", async () => {
     const sub = freshSub();
     await gw.store.users.create({ sub, createdAt: gw.clock.now() });
-    const response = await strict.fetch("/userinfo", jsonRequest("PATCH", await strict.token(sub), { nickname: "exists" }));
+    const response = await strict.fetch(
+      "/userinfo",
+      jsonRequest("PATCH", await strict.token(sub), { nickname: "exists" }),
+    );
     expect(response.status).toBe(200);
     expect(await response.json()).toMatchObject({ sub, nickname: "exists" });
   });
@@ -621,7 +745,13 @@ describe("audit trail", () => {
     expect(events[0]).toMatchObject({
       clientId: "web",
       attributes: ["phone_number", "email", "nickname", "locale", "employee_id"],
-      changes: { phone_number: "188****5678", email: "A***@example.com", nickname: "N", locale: null, employee_id: "E0001" },
+      changes: {
+        phone_number: "188****5678",
+        email: "A***@example.com",
+        nickname: "N",
+        locale: null,
+        employee_id: "E0001",
+      },
     });
     expect(events[0]!.createdAt.getTime()).toBe(gw.clock.now().getTime());
     expect(events[1]).toMatchObject({ attributes: ["age"], changes: { age: null } });

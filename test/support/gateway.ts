@@ -1,18 +1,18 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createApp, type App } from "../../src/app.js";
-import { localKeys } from "../../src/auth/bearer.js";
-import { loadDevIssuer, type DevIssuer, type DevTokenClaims } from "../../src/auth/dev-issuer.js";
-import { loadConfig, type Config } from "../../src/config.js";
-import type { Channel } from "../../src/domain/attributes.js";
 import { PrismaPg } from "@prisma/adapter-pg";
+import { type App, createApp } from "../../src/app.js";
+import { localKeys } from "../../src/auth/bearer.js";
+import { type DevIssuer, type DevTokenClaims, loadDevIssuer } from "../../src/auth/dev-issuer.js";
+import { type Config, loadConfig } from "../../src/config.js";
+import type { Channel } from "../../src/domain/attributes.js";
 import { createOtpIssuer, type OtpIssuer } from "../../src/domain/otp/challenges.js";
 import type { OtpRandom } from "../../src/domain/otp/secrets.js";
 import type { Clock, OtpMessage, OtpSender, Store } from "../../src/domain/ports.js";
-import { createLogger } from "../../src/logger.js";
 import type { GraphiQLSetup } from "../../src/graphql/server.js";
-import { connectDatabase, PrismaClient, type Database } from "../../src/persistence/database.js";
+import { createLogger } from "../../src/logger.js";
+import { connectDatabase, type Database, PrismaClient } from "../../src/persistence/database.js";
 import { migrate } from "../../src/persistence/migrations.js";
 import { createStore } from "../../src/persistence/store.js";
 import { createTestDatabase, type TestDatabase } from "./database.js";
@@ -72,7 +72,11 @@ export interface TestGateway {
   /** Issues a challenge through the domain's issuing function, without delivery or limits. */
   readonly issueOtp: OtpIssuer;
   /** Issues an `update_userinfo` challenge through the domain's issuing function; returns its token and code. */
-  otp(channel: Channel, target: string, by: { sub: string; clientId?: string | null }): Promise<{ token: string; code: string }>;
+  otp(
+    channel: Channel,
+    target: string,
+    by: { sub: string; clientId?: string | null },
+  ): Promise<{ token: string; code: string }>;
   close(): Promise<void>;
 }
 

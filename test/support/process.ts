@@ -1,5 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { execFile } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { promisify } from "node:util";
@@ -7,7 +6,9 @@ import { promisify } from "node:util";
 const ROOT = resolve(import.meta.dirname, "../..");
 const TSX = ["--import", "tsx"];
 /** The Node arguments of `npm start` (the built gateway, `npm run build` runs before the tests). */
-const START_ARGS = (JSON.parse(readFileSync(resolve(ROOT, "package.json"), "utf8")) as { scripts: { start: string } }).scripts.start
+const START_ARGS = (
+  JSON.parse(readFileSync(resolve(ROOT, "package.json"), "utf8")) as { scripts: { start: string } }
+).scripts.start
   .split(" ")
   .slice(1);
 
@@ -24,7 +25,8 @@ export interface GatewayProcess {
 export function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   const base = { ...process.env };
   for (const key of Object.keys(base)) {
-    if (/^(PORT|HOST|DATA_DIR|DATABASE_URL|AUTH_|JIT_|DEFAULT_CLAIMS|OTP_|SMTP_|NODE_ENV|LOG_LEVEL)/.test(key)) delete base[key];
+    if (/^(PORT|HOST|DATA_DIR|DATABASE_URL|AUTH_|JIT_|DEFAULT_CLAIMS|OTP_|SMTP_|NODE_ENV|LOG_LEVEL)/.test(key))
+      delete base[key];
   }
   return { ...base, ...env };
 }
@@ -79,12 +81,19 @@ export async function runGatewayToExit(env: Record<string, string>): Promise<{ c
 }
 
 /** Runs the operator CLI (`npm run cli -- ...`) and returns its exit code and output. */
-export async function cli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+export async function cli(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [...TSX, resolve(ROOT, "src/cli.ts"), ...args], {
-      cwd: ROOT,
-      env: childEnv(env),
-    });
+    const { stdout, stderr } = await promisify(execFile)(
+      process.execPath,
+      [...TSX, resolve(ROOT, "src/cli.ts"), ...args],
+      {
+        cwd: ROOT,
+        env: childEnv(env),
+      },
+    );
     return { code: 0, stdout, stderr };
   } catch (error) {
     const e = error as { code: number; stdout: string; stderr: string };

@@ -1,9 +1,9 @@
 import type { Channel } from "../attributes.js";
+import { VERIFIED_ATTRIBUTES } from "../attributes.js";
 import { DomainError } from "../errors.js";
 import type { Clock, OtpChallenge, OtpRepository, TransactionalRepositories } from "../ports.js";
 import type { VerifiedChange } from "../update-command.js";
-import { VERIFIED_ATTRIBUTES } from "../attributes.js";
-import { hashOtpCode, hashOtpToken, otpCodeMatches, type OtpRandom } from "./secrets.js";
+import { hashOtpCode, hashOtpToken, type OtpRandom, otpCodeMatches } from "./secrets.js";
 
 /** How long a code can be entered. */
 export const OTP_CODE_TTL_SECONDS = 60;
@@ -48,7 +48,15 @@ const requesterOf = (request: ChallengeRequest): string =>
   request.userSub !== null ? `user:${request.userSub}` : `client:${request.clientId ?? ""}`;
 
 /** Creates the {@link OtpIssuer}. */
-export function createOtpIssuer({ otps, clock, random }: { otps: OtpRepository; clock: Clock; random: OtpRandom }): OtpIssuer {
+export function createOtpIssuer({
+  otps,
+  clock,
+  random,
+}: {
+  otps: OtpRepository;
+  clock: Clock;
+  random: OtpRandom;
+}): OtpIssuer {
   return async (request) => {
     const now = request.issuedAt ?? clock.now();
     const otpToken = random.token();

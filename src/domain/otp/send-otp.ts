@@ -1,9 +1,9 @@
-import { emailKey, isEmailAddress, normalizePhoneNumber, type Channel } from "../attributes.js";
+import { type Channel, emailKey, isEmailAddress, normalizePhoneNumber } from "../attributes.js";
 import { DomainError, invalidRequest } from "../errors.js";
-import { DeliveryFailure, type Clock, type OtpSender, type RateLimit, type Store } from "../ports.js";
+import { type Clock, DeliveryFailure, type OtpSender, type RateLimit, type Store } from "../ports.js";
 import type { OtpRequester } from "../requesters.js";
 import { WRONG_TYPE, type WrongType } from "../update-command.js";
-import { createOtpIssuer, OTP_CODE_TTL_SECONDS, OTP_USAGES, UPDATE_USERINFO, type OtpUsage } from "./challenges.js";
+import { createOtpIssuer, OTP_CODE_TTL_SECONDS, OTP_USAGES, type OtpUsage, UPDATE_USERINFO } from "./challenges.js";
 import type { OtpRandom } from "./secrets.js";
 
 /** Where to send a code, and what for: exactly one of `phoneNumber` and `email`, each as given. */
@@ -66,7 +66,8 @@ function validateSend(command: SendOtpCommand, requester: OtpRequester): Deliver
     delivery = { usage: usage as OtpUsage, channel: "sms", to: phone, target: phone };
   } else {
     const email = command.email;
-    if (typeof email !== "string" || !isEmailAddress(email)) throw new DomainError("malformed_email", { field: "email" });
+    if (typeof email !== "string" || !isEmailAddress(email))
+      throw new DomainError("malformed_email", { field: "email" });
     delivery = { usage: usage as OtpUsage, channel: "email", to: email, target: emailKey(email) };
   }
   if (requester.kind === "user" && delivery.usage !== UPDATE_USERINFO) {
@@ -80,7 +81,10 @@ function validateSend(command: SendOtpCommand, requester: OtpRequester): Deliver
  * least one send). The rest stays for the applications' own sends (login, sign-up, password reset).
  */
 export function userShares(targetDailyLimit: number): { usersTogether: number; perUser: number } {
-  return { usersTogether: Math.max(1, Math.floor(targetDailyLimit / 2)), perUser: Math.max(1, Math.floor(targetDailyLimit / 10)) };
+  return {
+    usersTogether: Math.max(1, Math.floor(targetDailyLimit / 2)),
+    perUser: Math.max(1, Math.floor(targetDailyLimit / 10)),
+  };
 }
 
 /** The application a code is sent for: the authenticated one, or the one the user's token was issued to. */
@@ -108,7 +112,9 @@ export function createOtpService({ store, clock, random, sender, limits }: OtpSe
       { key: target, max: 1, windowSeconds: limits.targetIntervalSeconds },
       { key: target, max: limits.targetDailyLimit, windowSeconds: DAY_SECONDS },
       ...byUsers,
-      ...(clientId === null ? [] : [{ key: `client:${clientId}`, max: limits.clientLimit, windowSeconds: limits.windowSeconds }]),
+      ...(clientId === null
+        ? []
+        : [{ key: `client:${clientId}`, max: limits.clientLimit, windowSeconds: limits.windowSeconds }]),
       ...(requester.address === undefined
         ? []
         : [{ key: `ip:${requester.address}`, max: limits.ipLimit, windowSeconds: limits.windowSeconds }]),
@@ -128,7 +134,9 @@ export function createOtpService({ store, clock, random, sender, limits }: OtpSe
       const code = delivery.channel === "sms" ? "sms_rate_limit_exceeded" : "email_rate_limit_exceeded";
       const what = delivery.channel === "sms" ? "SMS" : "Email";
       throw new DomainError(code, {
-        ...(scope === undefined ? {} : { description: `${what} rate limit exceeded for this ${scope === "ip" ? "network address" : "client"}` }),
+        ...(scope === undefined
+          ? {}
+          : { description: `${what} rate limit exceeded for this ${scope === "ip" ? "network address" : "client"}` }),
         retryAfterSeconds: decision.retryAfterSeconds,
       });
     }

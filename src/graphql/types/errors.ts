@@ -83,22 +83,46 @@ const ErrorInterface = builder.interfaceRef<UserInfoFailure>("Error").implement(
 });
 
 const describeKind = (kind: typeof UserInfoFailure, name: string, description: string) =>
-  builder.objectType(kind, { name, description, interfaces: [ErrorInterface], isTypeOf: (value) => value instanceof kind });
+  builder.objectType(kind, {
+    name,
+    description,
+    interfaces: [ErrorInterface],
+    isTypeOf: (value) => value instanceof kind,
+  });
 
-describeKind(InvalidRequestError, "InvalidRequestError", "`invalid_request`: the input breaks a rule of the request's shape.");
+describeKind(
+  InvalidRequestError,
+  "InvalidRequestError",
+  "`invalid_request`: the input breaks a rule of the request's shape.",
+);
 describeKind(MalformedAddressError, "MalformedAddressError", "`malformed_phone_number` or `malformed_email`.");
-describeKind(IllegalParameterValueError, "IllegalParameterValueError", "`illegal_parameter_value`: a value is not allowed.");
+describeKind(
+  IllegalParameterValueError,
+  "IllegalParameterValueError",
+  "`illegal_parameter_value`: a value is not allowed.",
+);
 describeKind(BadOtpTokenError, "BadOtpTokenError", "`bad_phone_number_otp_token` or `bad_email_otp_token`.");
 describeKind(BadOtpError, "BadOtpError", "`bad_phone_number_otp` or `bad_email_otp`: the code is wrong or expired.");
 describeKind(DuplicateAddressError, "DuplicateAddressError", "`duplicate_phone_number` or `duplicate_email`.");
-describeKind(UserNotFoundError, "UserNotFoundError", "`user_not_found`: no profile, and just-in-time provisioning is off.");
-describeKind(DeliveryFailedError, "DeliveryFailedError", "`temporarily_unavailable`: the code could not be delivered; no token was issued.");
+describeKind(
+  UserNotFoundError,
+  "UserNotFoundError",
+  "`user_not_found`: no profile, and just-in-time provisioning is off.",
+);
+describeKind(
+  DeliveryFailedError,
+  "DeliveryFailedError",
+  "`temporarily_unavailable`: the code could not be delivered; no token was issued.",
+);
 builder.objectType(RateLimitExceededError, {
   name: "RateLimitExceededError",
   description: "`sms_rate_limit_exceeded` or `email_rate_limit_exceeded`.",
   interfaces: [ErrorInterface],
   isTypeOf: (value) => value instanceof RateLimitExceededError,
   fields: (t) => ({
-    retryAfterSeconds: t.exposeInt("retryAfterSeconds", { nullable: true, description: "Seconds until a send may succeed." }),
+    retryAfterSeconds: t.exposeInt("retryAfterSeconds", {
+      nullable: true,
+      description: "Seconds until a send may succeed.",
+    }),
   }),
 });

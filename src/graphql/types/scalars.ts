@@ -1,4 +1,4 @@
-import { GraphQLError, Kind, valueFromASTUntyped, type ValueNode } from "graphql";
+import { GraphQLError, Kind, type ValueNode, valueFromASTUntyped } from "graphql";
 import { builder } from "../builder.js";
 
 /**

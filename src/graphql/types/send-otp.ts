@@ -1,7 +1,13 @@
 import { OTP_USAGES } from "../../domain/otp/challenges.js";
 import type { SendOtpCommand } from "../../domain/otp/send-otp.js";
 import { builder } from "../builder.js";
-import { asResult, DeliveryFailedError, InvalidRequestError, MalformedAddressError, RateLimitExceededError } from "./errors.js";
+import {
+  asResult,
+  DeliveryFailedError,
+  InvalidRequestError,
+  MalformedAddressError,
+  RateLimitExceededError,
+} from "./errors.js";
 
 const OtpUsage = builder.enumType("OtpUsage", {
   description: "What a code is for. `updateUserInfo` accepts UPDATE_USERINFO codes only.",
@@ -33,7 +39,8 @@ const SendOtpSuccess = builder.objectRef<{ otpToken: string }>("SendOtpSuccess")
 builder.mutationField("sendOtp", (t) =>
   t.field({
     type: SendOtpSuccess,
-    description: "Sends a 6-digit code to a new phone number or email of the signed-in user (`POST /otp/send`, Bearer form).",
+    description:
+      "Sends a 6-digit code to a new phone number or email of the signed-in user (`POST /otp/send`, Bearer form).",
     args: { input: t.arg({ type: SendOtpInput, required: true }) },
     errors: {
       union: { name: "SendOtpResult" },

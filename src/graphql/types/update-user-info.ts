@@ -45,14 +45,21 @@ export function updateCommandOf(input: Input): UpdateCommand {
   const given = (field: string) => Object.hasOwn(input, field);
   const profile: Partial<Record<ProfileAttribute, string | null>> = {};
   for (const field of PROFILE_FIELDS) if (given(field)) profile[field] = input[field] as string | null;
-  const identifier = (fields: (typeof IDENTIFIER_FIELDS)[keyof typeof IDENTIFIER_FIELDS]): IdentifierChange | undefined => {
+  const identifier = (
+    fields: (typeof IDENTIFIER_FIELDS)[keyof typeof IDENTIFIER_FIELDS],
+  ): IdentifierChange | undefined => {
     const change: Record<string, string | null> = {};
     for (const [part, field] of Object.entries(fields)) if (given(field)) change[part] = input[field] as string | null;
     return Object.keys(change).length === 0 ? undefined : change;
   };
   const phoneNumber = identifier(IDENTIFIER_FIELDS.phoneNumber);
   const email = identifier(IDENTIFIER_FIELDS.email);
-  return { profile, custom: customAttributesOf(input.customAttributes), ...(phoneNumber && { phoneNumber }), ...(email && { email }) };
+  return {
+    profile,
+    custom: customAttributesOf(input.customAttributes),
+    ...(phoneNumber && { phoneNumber }),
+    ...(email && { email }),
+  };
 }
 
 /** The `customAttributes` JSON as attributes by name; any name is passed on (the domain knows which exist). */

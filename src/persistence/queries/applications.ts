@@ -1,6 +1,6 @@
 import type { ApplicationRecord, ApplicationRepository } from "../../domain/ports.js";
 import type { Application } from "../../generated/prisma/client.js";
-import { Prisma, type Executor } from "../database.js";
+import { type Executor, Prisma } from "../database.js";
 
 // Statements on `applications`.
 
@@ -16,11 +16,15 @@ const recordOf = (row: Pick<Application, "clientId" | "secretHash" | "claims">):
 export function applicationQueries(db: Executor): ApplicationRepository {
   return {
     async find(clientId) {
-      const [row] = await db.query<Application>(Prisma.sql`SELECT ${APPLICATION} FROM applications WHERE client_id = ${clientId}`);
+      const [row] = await db.query<Application>(
+        Prisma.sql`SELECT ${APPLICATION} FROM applications WHERE client_id = ${clientId}`,
+      );
       return row === undefined ? null : recordOf(row);
     },
     async list() {
-      return (await db.query<Application>(Prisma.sql`SELECT ${APPLICATION} FROM applications ORDER BY client_id`)).map(recordOf);
+      return (await db.query<Application>(Prisma.sql`SELECT ${APPLICATION} FROM applications ORDER BY client_id`)).map(
+        recordOf,
+      );
     },
     async save({ clientId, secretHash, claims }) {
       await db.query(Prisma.sql`

@@ -1,7 +1,7 @@
 import type { CustomAttributeDefinition } from "../../domain/attributes.js";
 import type { CustomAttributeRepository } from "../../domain/ports.js";
 import type { CustomAttributeDefinition as DefinitionRow } from "../../generated/prisma/client.js";
-import { Prisma, type Executor } from "../database.js";
+import { type Executor, Prisma } from "../database.js";
 
 // Statements on `custom_attribute_definitions`.
 

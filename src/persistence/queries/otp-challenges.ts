@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { OtpChallenge as Challenge, OtpRepository } from "../../domain/ports.js";
 import type { OtpChallenge } from "../../generated/prisma/client.js";
-import { Prisma, type Executor } from "../database.js";
+import { type Executor, Prisma } from "../database.js";
 
 // Statements on `otp_challenges`.
 

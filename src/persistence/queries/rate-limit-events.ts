@@ -1,6 +1,6 @@
 import type { RateLimitRepository } from "../../domain/ports.js";
 import type { RateLimitEvent } from "../../generated/prisma/client.js";
-import { Prisma, type Database } from "../database.js";
+import { type Database, Prisma } from "../database.js";
 
 // Statements on `rate_limit_events`: one row per counted send and limit key.
 
@@ -12,7 +12,8 @@ export function rateLimitEventQueries(database: Database): RateLimitRepository {
       const keys = [...new Set(limits.map((l) => l.key))].sort();
       return database.transaction(async (tx) => {
         // Serializes concurrent sends for the same keys across every gateway process (locks taken in key order).
-        for (const key of keys) await tx.query(Prisma.sql`SELECT 1 AS locked FROM pg_advisory_xact_lock(hashtextextended(${key}, 0))`);
+        for (const key of keys)
+          await tx.query(Prisma.sql`SELECT 1 AS locked FROM pg_advisory_xact_lock(hashtextextended(${key}, 0))`);
         for (const limit of limits) {
           const since = new Date(now.getTime() - limit.windowSeconds * 1000);
           const [{ count, oldest }] = (await tx.query<{ count: number; oldest: Date | null }>(Prisma.sql`
@@ -20,7 +21,11 @@ export function rateLimitEventQueries(database: Database): RateLimitRepository {
             WHERE key = ${limit.key} AND created_at > ${since}`)) as [{ count: number; oldest: Date | null }];
           if (count >= limit.max && oldest !== null) {
             const retryAt = oldest.getTime() + limit.windowSeconds * 1000;
-            return { allowed: false, limit, retryAfterSeconds: Math.max(1, Math.ceil((retryAt - now.getTime()) / 1000)) } as const;
+            return {
+              allowed: false,
+              limit,
+              retryAfterSeconds: Math.max(1, Math.ceil((retryAt - now.getTime()) / 1000)),
+            } as const;
           }
         }
         const rows = await tx.query<Pick<RateLimitEvent, "id">>(Prisma.sql`

@@ -1,7 +1,7 @@
 import type { CustomValue } from "../../domain/attributes.js";
 import type { UserChanges, UserRecord, UserRepository } from "../../domain/ports.js";
 import type { User } from "../../generated/prisma/client.js";
-import { Prisma, type Executor } from "../database.js";
+import { type Executor, Prisma } from "../database.js";
 
 // Statements on `users` (and the `audit_events` row each change writes with it).
 
@@ -71,8 +71,22 @@ export function userQueries(db: Executor): UserRepository {
       let write: Prisma.Sql;
       if (createIfMissing) {
         // Insert-or-update: the conflict branch applies the same assignments to the stored row.
-        const columns = set.length === 0 ? Prisma.empty : Prisma.join(set.map(([c]) => Prisma.raw(`"${c}"`)), ", ", ", ");
-        const values = set.length === 0 ? Prisma.empty : Prisma.join(set.map(([, value]) => value), ", ", ", ");
+        const columns =
+          set.length === 0
+            ? Prisma.empty
+            : Prisma.join(
+                set.map(([c]) => Prisma.raw(`"${c}"`)),
+                ", ",
+                ", ",
+              );
+        const values =
+          set.length === 0
+            ? Prisma.empty
+            : Prisma.join(
+                set.map(([, value]) => value),
+                ", ",
+                ", ",
+              );
         write = Prisma.sql`
           INSERT INTO users (sub${columns}, custom_attributes, created_at, updated_at)
           VALUES (${sub}${values}, ${JSON.stringify(changes.customSet)}::jsonb, ${changes.updatedAt}, ${changes.updatedAt})
