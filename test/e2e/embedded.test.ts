@@ -1,8 +1,9 @@
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cli, type GatewayProcess, runGatewayToExit, startGatewayProcess } from "../support/process.js";
+import { cli, type GatewayProcess, postmasters, runGatewayToExit, startGatewayProcess } from "../support/process.js";
 
 // The embedded default as a person meets it: `npm start`, the CLI beside it, a second start refused.
 describe("npm start on the embedded database", () => {
@@ -120,7 +121,25 @@ describe("npm start on the embedded database", () => {
   it("refuses a second gateway on the same data directory, naming the holder", async () => {
     const second = await runGatewayToExit({ DATA_DIR: dataDir });
     expect(second.code).toBe(1);
-    expect(second.output).toContain(`data directory ${dataDir} is in use by process ${gateway.child.pid}`);
+    expect(second.output).toContain(`the embedded database in ${dataDir} is in use by process ${gateway.child.pid}`);
+    expect(postmasters(dataDir)).toHaveLength(1);
+  });
+
+  it("prints the database URL for backups (pg_dump), with the password kept in DATA_DIR", async () => {
+    const url = await cli(["db", "url"], env);
+    expect(url.code).toBe(0);
+    const secret = readFileSync(join(dataDir, "pg-password"), "utf8").trim();
+    expect(url.stdout.trim()).toMatch(
+      new RegExp(`^postgresql://postgres:${secret}@127\\.0\\.0\\.1:[0-9]+/userinfo\\?sslmode=disable$`),
+    );
+    expect(statSync(join(dataDir, "pg-password")).mode & 0o777).toBe(0o600);
+    const client = new pg.Client({ connectionString: url.stdout.trim() });
+    await client.connect();
+    try {
+      expect((await client.query("SELECT count(*)::int AS n FROM users WHERE sub = 'bob'")).rows).toEqual([{ n: 1 }]);
+    } finally {
+      await client.end();
+    }
   });
 
   it("rejects bad CLI input with a message and exit code 1", async () => {
@@ -132,16 +151,70 @@ describe("npm start on the embedded database", () => {
     expect((await cli(["frobnicate"], env)).stderr).toContain("unknown command: frobnicate");
   });
 
-  it("stops on SIGTERM, releases the directory, and the CLI then opens it itself", async () => {
+  it("stops on SIGTERM with its database server, and the CLI then starts and stops one itself", async () => {
     expect(await gateway.stop("SIGTERM")).toBe(0);
-    expect(existsSync(join(dataDir, "gateway.lock"))).toBe(false);
+    expect(postmasters(dataDir)).toEqual([]);
+    expect((await cli(["db", "url"], env)).stderr).toBe(
+      "error: no embedded database server runs for this DATA_DIR: start the gateway (npm start) first\n",
+    );
     const added = await cli(["attributes", "add", "team", "--type", "string", "--pattern", "[a-z]+"], env);
     expect(added).toMatchObject({ code: 0, stdout: "attribute team saved\n" });
     expect((await cli(["attributes", "list"], env)).stdout).toBe("team\tstring\twritable\t[a-z]+\n");
+    expect(postmasters(dataDir)).toEqual([]);
     gateway = await startGatewayProcess(env);
     const token = (await cli(["token", "alice"], env)).stdout.trim();
     const response = await fetch(`${gateway.url}/userinfo`, { headers: { authorization: `Bearer ${token}` } });
     expect(await response.json()).toMatchObject({ sub: "alice", nickname: "MOCK_NICKNAME" });
+  });
+});
+
+describe("a gateway killed with SIGKILL", () => {
+  it("leaves its database server behind, and the next start takes it over: no data lost, no second server", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "userinfo-kill-"));
+    const env = { DATA_DIR: dataDir };
+    let gateway = await startGatewayProcess(env);
+    try {
+      const token = (await cli(["token", "kim"], env)).stdout.trim();
+      const patch = (target: GatewayProcess, nickname: string) =>
+        fetch(`${target.url}/userinfo`, {
+          method: "PATCH",
+          headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+          body: JSON.stringify({ nickname }),
+        });
+      expect((await patch(gateway, "before")).status).toBe(200);
+      const [server] = postmasters(dataDir);
+      expect(server).toBeDefined();
+      await gateway.stop("SIGKILL");
+      expect(postmasters(dataDir)).toEqual([server]);
+
+      gateway = await startGatewayProcess(env);
+      expect(postmasters(dataDir)).toEqual([server]);
+      const read = await fetch(`${gateway.url}/userinfo`, { headers: { authorization: `Bearer ${token}` } });
+      expect(await read.json()).toMatchObject({ sub: "kim", nickname: "before" });
+      expect((await patch(gateway, "after")).status).toBe(200);
+      expect(await gateway.stop("SIGTERM")).toBe(0);
+      expect(postmasters(dataDir)).toEqual([]);
+    } finally {
+      await gateway.stop("SIGKILL");
+      for (const pid of postmasters(dataDir)) process.kill(pid, "SIGQUIT");
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it("stops the server when the gateway fails after starting it", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "userinfo-fail-"));
+    try {
+      // Port 1 needs privileges the gateway drops nowhere: listening fails after the database started.
+      const blocker = await startGatewayProcess({ DATA_DIR: mkdtempSync(join(tmpdir(), "userinfo-port-")) });
+      const port = new URL(blocker.url).port;
+      const failed = await runGatewayToExit({ DATA_DIR: dataDir, PORT: port });
+      await blocker.stop("SIGTERM");
+      expect(failed.code).toBe(1);
+      expect(failed.output).toContain("EADDRINUSE");
+      expect(postmasters(dataDir)).toEqual([]);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
 

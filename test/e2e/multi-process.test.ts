@@ -15,7 +15,7 @@ import { inspectionClient } from "../support/gateway.js";
 import { type GatewayProcess, startGatewayProcess } from "../support/process.js";
 
 // Several gateway processes on one PostgreSQL database, as production runs them behind a load balancer.
-// Collected only when TEST_DATABASE_URL names a PostgreSQL server (see vitest.config.ts).
+// On the run's server: TEST_DATABASE_URL's, or the embedded server the tests start.
 
 const ISSUER = "https://issuer.test";
 let database: TestDatabase;

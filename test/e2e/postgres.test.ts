@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { createTestDatabase } from "../support/database.js";
 import { cli, startGatewayProcess } from "../support/process.js";
 
-// Collected only when TEST_DATABASE_URL names a PostgreSQL server (see vitest.config.ts).
+// DATABASE_URL: the run's server (TEST_DATABASE_URL, or the embedded server the tests start).
 describe("npm start on PostgreSQL", () => {
   it("migrates, serves, and shares the database with the CLI", async () => {
     const database = await createTestDatabase();
@@ -22,7 +22,7 @@ describe("npm start on PostgreSQL", () => {
         body: JSON.stringify({ locale: "en_US" }),
       });
       expect(await response.json()).toMatchObject({ sub: "dora", name: "Dora", locale: "en-US" });
-      expect(existsSync(join(dataDir, "gateway.lock"))).toBe(false);
+      expect(existsSync(join(dataDir, "pgdata"))).toBe(false);
     } finally {
       await gateway.stop();
       await database.close();

@@ -1,10 +1,9 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 
 const ROOT = resolve(import.meta.dirname, "../..");
-const TSX = ["--import", "tsx"];
 /** The Node arguments of `npm start` (the built gateway, `npm run build` runs before the tests). */
 const START_ARGS = (
   JSON.parse(readFileSync(resolve(ROOT, "package.json"), "utf8")) as { scripts: { start: string } }
@@ -80,7 +79,7 @@ export async function runGatewayToExit(env: Record<string, string>): Promise<{ c
   return { code, output: output() };
 }
 
-/** Runs the operator CLI (`npm run cli -- ...`) and returns its exit code and output. */
+/** Runs the built operator CLI (`node dist/cli.js ...`, as in production) and returns its exit code and output. */
 export async function cli(
   args: string[],
   env: Record<string, string>,
@@ -88,7 +87,7 @@ export async function cli(
   try {
     const { stdout, stderr } = await promisify(execFile)(
       process.execPath,
-      [...TSX, resolve(ROOT, "src/cli.ts"), ...args],
+      [resolve(ROOT, "dist/cli.js"), ...args],
       {
         cwd: ROOT,
         env: childEnv(env),
@@ -98,5 +97,21 @@ export async function cli(
   } catch (error) {
     const e = error as { code: number; stdout: string; stderr: string };
     return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+/** The PostgreSQL postmasters running on `dataDir`'s embedded cluster (PostgreSQL's own postmaster.pid, checked alive). */
+export function postmasters(dataDir: string): number[] {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(join(dataDir, "pgdata", "postmaster.pid"), "utf8").split("\n")[0]);
+  } catch {
+    return [];
+  }
+  try {
+    process.kill(pid, 0);
+    return [pid];
+  } catch {
+    return [];
   }
 }
