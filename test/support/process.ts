@@ -85,14 +85,10 @@ export async function cli(
   env: Record<string, string>,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await promisify(execFile)(
-      process.execPath,
-      [resolve(ROOT, "dist/cli.js"), ...args],
-      {
-        cwd: ROOT,
-        env: childEnv(env),
-      },
-    );
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [resolve(ROOT, "dist/cli.js"), ...args], {
+      cwd: ROOT,
+      env: childEnv(env),
+    });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const e = error as { code: number; stdout: string; stderr: string };
