@@ -181,8 +181,8 @@ export async function openGateway(config: Config, log: Logger): Promise<Gateway>
       devJwks: devIssuer?.jwks,
       graphiql: config.graphiql
         ? {
-            // Loaded only when enabled: the bundled GraphiQL weighs ~45 MB in memory.
-            render: (await import("@graphql-yoga/render-graphiql")).renderGraphiQL,
+            // Loaded when the page is first asked for: the bundled GraphiQL weighs ~45 MB in memory.
+            render: async (options) => (await import("@graphql-yoga/render-graphiql")).renderGraphiQL(options),
             authorization: await demoAuthorization(config, devIssuer),
           }
         : false,

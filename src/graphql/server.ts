@@ -27,7 +27,7 @@ export interface GraphQLDeps {
 
 /** GraphiQL for developers: a page renderer (bundled, no CDN) and an `Authorization` header to fill in. */
 export interface GraphiQLSetup {
-  readonly render: (options?: YogaGraphiQLOptions) => string;
+  readonly render: (options: YogaGraphiQLOptions) => string | Promise<string>;
   readonly authorization: string | undefined;
 }
 
