@@ -12,7 +12,7 @@ import {
 import { DomainError } from "./domain/errors.js";
 import { type Store, UniqueViolation } from "./domain/ports.js";
 import { createLogger } from "./logger.js";
-import { EmbeddedDatabaseInUseError, runningEmbeddedUrl } from "./persistence/embedded.js";
+import { EmbeddedDatabaseError, runningEmbeddedUrl } from "./persistence/embedded.js";
 
 const USAGE = `usage: npm run cli -- <command>
 
@@ -172,7 +172,7 @@ try {
   const known =
     error instanceof UsageError ||
     error instanceof ConfigError ||
-    error instanceof EmbeddedDatabaseInUseError ||
+    error instanceof EmbeddedDatabaseError ||
     error instanceof DomainError ||
     (error instanceof TypeError && (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS") === true);
   if (error instanceof UniqueViolation) process.stderr.write(`error: ${error.attribute} is already taken\n`);

@@ -4,7 +4,7 @@ import { openGateway } from "./app.js";
 import { type Config, ConfigError, loadConfig } from "./config.js";
 import { createHttpHandler } from "./http-server.js";
 import { createLogger, type Logger } from "./logger.js";
-import { EmbeddedDatabaseInUseError } from "./persistence/embedded.js";
+import { EmbeddedDatabaseError } from "./persistence/embedded.js";
 
 // The process: read the configuration, open the gateway, listen, and shut down on SIGTERM / SIGINT.
 
@@ -68,7 +68,7 @@ const log = createLogger("info");
 try {
   await run(log);
 } catch (error) {
-  if (error instanceof ConfigError || error instanceof EmbeddedDatabaseInUseError) log.fatal(error.message);
+  if (error instanceof ConfigError || error instanceof EmbeddedDatabaseError) log.fatal(error.message);
   else log.fatal({ err: error }, "failed to start");
   process.exit(1);
 }

@@ -35,8 +35,13 @@ export interface EmbeddedDatabase {
   close(): Promise<void>;
 }
 
+/** The embedded database cannot be used as configured; the message says why and what to change. */
+export class EmbeddedDatabaseError extends Error {
+  override name = "EmbeddedDatabaseError";
+}
+
 /** Another live gateway runs the embedded database of this data directory. */
-export class EmbeddedDatabaseInUseError extends Error {
+export class EmbeddedDatabaseInUseError extends EmbeddedDatabaseError {
   override name = "EmbeddedDatabaseInUseError";
   constructor(
     readonly dataDir: string,
@@ -193,6 +198,23 @@ export function runningEmbeddedUrl(dataDir: string): string | undefined {
   return server === undefined || !existsSync(layout.passwordFile) ? undefined : urlOf(password(layout), server.port);
 }
 
+/**
+ * Fails with a clear message when the server's user cannot reach DATA_DIR: every directory above it must let others
+ * through (`o+x`). Its ancestors are not changed here: they are the host's, not the gateway's.
+ */
+function assertReachable(dataDir: string, user: { uid?: number; gid?: number }): void {
+  try {
+    execFileSync("test", ["-x", dataDir], { ...user, stdio: "ignore" });
+  } catch {
+    throw new EmbeddedDatabaseError(
+      `DATA_DIR ${dataDir} is out of reach of the user "${SUPERUSER}" the embedded PostgreSQL server runs as ` +
+        "(PostgreSQL refuses to run as root, and a directory above DATA_DIR does not let others through): " +
+        "set DATA_DIR to a directory every parent of which allows o+x (e.g. /var/lib/userinfo-bff), run the " +
+        "gateway as a non-root user, or set DATABASE_URL",
+    );
+  }
+}
+
 /** A TCP port on loopback that nothing listens on now. */
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -307,8 +329,11 @@ export async function openEmbeddedDatabase(dataDir: string, maxClients: number):
   if (server === undefined) {
     const user = serverUser();
     const { initdb, pg_ctl } = await binaries(user);
-    // The server's user must reach pgdata inside DATA_DIR: let it through, without letting it list the directory.
-    if (user.uid !== undefined) chmodSync(dataDir, statSync(dataDir).mode | 0o011);
+    if (user.uid !== undefined) {
+      // The server's user must reach pgdata inside DATA_DIR: let it through, without letting it list the directory.
+      chmodSync(dataDir, statSync(dataDir).mode | 0o011);
+      assertReachable(dataDir, user);
+    }
     if (!existsSync(join(layout.pgdata, "PG_VERSION"))) await initialise(layout, initdb, user);
     try {
       await start(layout, pg_ctl, user, await freePort(), maxClients + 32);

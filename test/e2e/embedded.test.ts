@@ -218,6 +218,26 @@ describe("a gateway killed with SIGKILL", () => {
   });
 });
 
+describe("a DATA_DIR the server's user cannot reach", () => {
+  it("refuses to start as root with a message naming the fixes, and starts for any other user", async () => {
+    const parent = mkdtempSync(join(tmpdir(), "userinfo-private-"));
+    const dataDir = join(parent, "data");
+    try {
+      const result = await runGatewayToExit({ DATA_DIR: dataDir, PORT: "0", SHUTDOWN_TIMEOUT_MS: "1000" }, 15_000);
+      if (process.getuid?.() === 0) {
+        expect(result.code).toBe(1);
+        expect(result.output).toContain(`DATA_DIR ${dataDir} is out of reach of the user \\"postgres\\"`);
+        expect(postmasters(dataDir)).toEqual([]);
+      } else {
+        expect(result.output).toContain('"msg":"gateway listening"');
+      }
+    } finally {
+      for (const pid of postmasters(dataDir)) process.kill(pid, "SIGQUIT");
+      rmSync(parent, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("production mode", () => {
   it("refuses to start with the development issuer unless AUTH_DEV_ISSUER=true", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "userinfo-prod-"));

@@ -70,10 +70,13 @@ export async function startGatewayProcess(env: Record<string, string>): Promise<
   };
 }
 
-/** Runs the gateway expecting it to exit; returns its exit code and output. */
-export async function runGatewayToExit(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+/** Runs the gateway expecting it to exit (killed after `killAfterMs`); returns its exit code and output. */
+export async function runGatewayToExit(
+  env: Record<string, string>,
+  killAfterMs = 30_000,
+): Promise<{ code: number | null; output: string }> {
   const { child, exited, output } = spawnGateway(env);
-  const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+  const timer = setTimeout(() => child.kill("SIGKILL"), killAfterMs);
   const code = await exited;
   clearTimeout(timer);
   return { code, output: output() };
