@@ -13,6 +13,7 @@ import {
   type VerifiedAttribute,
 } from "./attributes.js";
 import { DomainError, invalidRequest } from "./errors.js";
+import type { UserChanges } from "./ports.js";
 
 /**
  * A value a client sent with a type its attribute cannot take (a number for `name`, an object for an OTP code).
@@ -57,11 +58,11 @@ export interface VerifiedChange {
   readonly otp: string;
 }
 
-/** An update that passed every rule, before its OTPs are checked. */
-export interface ValidUpdate {
-  readonly profile: Partial<Record<ProfileAttribute, string | null>>;
-  readonly customSet: Readonly<Record<string, CustomValue>>;
-  readonly customUnset: readonly string[];
+/**
+ * An update that passed every rule, before its OTPs are checked: the direct changes as they will be written, and the
+ * identifier changes that still need their proof.
+ */
+export interface ValidUpdate extends Pick<UserChanges, "profile" | "customSet" | "customUnset"> {
   /** Phone number first, as the checks run. */
   readonly verified: readonly VerifiedChange[];
 }

@@ -5,8 +5,9 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cli, type GatewayProcess, postmasters, runGatewayToExit, startGatewayProcess } from "../support/process.js";
 
-// The embedded default as a person meets it: `npm start`, the CLI beside it, a second start refused.
-describe("npm start on the embedded database", () => {
+// The embedded default as a person meets it: `npm start`, the CLI beside it, a second start refused. Each CLI run
+// and gateway start is a process of its own (and may start and stop a database server): minutes on a busy machine.
+describe("npm start on the embedded database", { timeout: 120_000 }, () => {
   let dataDir: string;
   let gateway: GatewayProcess;
   let env: Record<string, string>;
@@ -168,7 +169,7 @@ describe("npm start on the embedded database", () => {
   });
 });
 
-describe("a gateway killed with SIGKILL", () => {
+describe("a gateway killed with SIGKILL", { timeout: 120_000 }, () => {
   it("leaves its database server behind, and the next start takes it over: no data lost, no second server", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "userinfo-kill-"));
     const env = { DATA_DIR: dataDir };
