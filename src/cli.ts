@@ -8,8 +8,9 @@ import {
   isValidPattern,
   normalizePhoneNumber,
   profileRules,
+  STANDARD_CLAIMS,
 } from "./domain/attributes.js";
-import { DomainError } from "./domain/errors.js";
+import { DomainError, UnavailableError } from "./domain/errors.js";
 import { type Store, UniqueViolation } from "./domain/ports.js";
 import { createLogger } from "./logger.js";
 import { EmbeddedDatabaseError, runningEmbeddedUrl } from "./persistence/embedded.js";
@@ -77,9 +78,26 @@ async function main(argv: string[]): Promise<string> {
       if (arg === undefined || values.secret === undefined || values.claims === undefined) {
         throw new UsageError("apps add needs <client_id>, --secret and --claims");
       }
+      // An empty secret would let anyone authenticate as the application with an empty password.
+      if (values.secret.trim().length === 0) throw new UsageError("--secret must not be empty");
+      if (arg.trim().length === 0 || arg.includes(":"))
+        throw new UsageError("<client_id> must be non-empty, without ':'");
       const claims = splitList(values.claims);
+      if (claims.length === 0) throw new UsageError("--claims needs at least one claim, e.g. --claims name,email");
       const secretHash = await hashClientSecret(values.secret);
-      await withStore(config, (store) => store.applications.save({ clientId: arg, secretHash, claims }));
+      await withStore(config, async (store) => {
+        const known = new Set<string>([
+          ...STANDARD_CLAIMS,
+          ...(await store.customAttributes.list()).map((d) => d.name),
+        ]);
+        const unknown = claims.filter((claim) => !known.has(claim));
+        if (unknown.length > 0) {
+          throw new UsageError(
+            `unknown claim(s): ${unknown.join(", ")} (standard claims, or custom attributes defined with \`attributes add\`)`,
+          );
+        }
+        await store.applications.save({ clientId: arg, secretHash, claims });
+      });
       return `application ${arg} saved with claims ${claims.join(",")}`;
     }
     case "apps list": {
@@ -165,6 +183,16 @@ function parseName(name: string): string {
   return parsed;
 }
 
+/** A database that refused or dropped the connection, or is not there: said in one line, not with a stack. */
+function unreachable(error: unknown): boolean {
+  if (error instanceof UnavailableError) return true;
+  const code = (error as { code?: unknown } | null)?.code;
+  return (
+    typeof code === "string" &&
+    /^(ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|08|28|3D|53|57)/.test(code)
+  );
+}
+
 try {
   process.stdout.write(`${await main(process.argv.slice(2))}\n`);
   process.exit(0);
@@ -176,7 +204,9 @@ try {
     error instanceof DomainError ||
     (error instanceof TypeError && (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS") === true);
   if (error instanceof UniqueViolation) process.stderr.write(`error: ${error.attribute} is already taken\n`);
-  else if (known) process.stderr.write(`error: ${(error as Error).message}\n`);
+  else if (unreachable(error)) {
+    process.stderr.write(`error: the database cannot be reached (${(error as Error).message}): check DATABASE_URL\n`);
+  } else if (known) process.stderr.write(`error: ${(error as Error).message}\n`);
   else process.stderr.write(`error: ${(error as Error).stack ?? String(error)}\n`);
   process.exit(1);
 }

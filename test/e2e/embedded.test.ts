@@ -150,6 +150,25 @@ describe("npm start on the embedded database", { timeout: 120_000 }, () => {
     });
     expect(await cli(["attributes", "add", "email", "--type", "string"], env)).toMatchObject({ code: 1 });
     expect((await cli(["frobnicate"], env)).stderr).toContain("unknown command: frobnicate");
+    expect(await cli(["apps", "add", "empty", "--secret", "", "--claims", "name"], env)).toMatchObject({
+      code: 1,
+      stderr: "error: --secret must not be empty\n",
+    });
+    expect(await cli(["apps", "add", "none", "--secret", "s", "--claims", " , "], env)).toMatchObject({
+      code: 1,
+      stderr: "error: --claims needs at least one claim, e.g. --claims name,email\n",
+    });
+    expect(await cli(["apps", "add", "typo", "--secret", "s", "--claims", "name,emial"], env)).toMatchObject({
+      code: 1,
+      stderr: "error: unknown claim(s): emial (standard claims, or custom attributes defined with `attributes add`)\n",
+    });
+    expect((await cli(["apps", "list"], env)).stdout).not.toMatch(/^(empty|none|typo)\t/m);
+  });
+
+  it("says in one line that the database cannot be reached", async () => {
+    const result = await cli(["apps", "list"], { ...env, DATABASE_URL: "postgresql://postgres@127.0.0.1:1/nowhere" });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^error: the database cannot be reached \(.*ECONNREFUSED.*\): check DATABASE_URL\n$/);
   });
 
   it("stops on SIGTERM with its database server, and the CLI then starts and stops one itself", async () => {
