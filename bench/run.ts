@@ -170,7 +170,7 @@ async function main() {
     // Exactly as `npm start` runs it (its Node flags included), minus npm's own process.
     const startArgs = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { scripts: { start: string } }).scripts.start
       .split(" ")
-      .slice(1);
+      .filter((word, i, words) => i > words.indexOf("node"));
     const gateway = spawn(process.execPath, startArgs, { cwd: ROOT, env, stdio: ["ignore", "inherit", "inherit"] });
     children.push(gateway);
     const base = `http://127.0.0.1:${port}`;

@@ -104,7 +104,8 @@ export function createApp(deps: AppDeps): App {
     maxRequestBodySize: false,
     cors: corsOptions(config.corsOrigins),
     plugins: [
-      EnvelopArmorPlugin(GRAPHQL_LIMITS),
+      // "Did you mean ...?" suggestions reveal the schema: offered only where introspection shows it anyway.
+      EnvelopArmorPlugin({ ...GRAPHQL_LIMITS, blockFieldSuggestion: { enabled: !config.graphqlIntrospection } }),
       validationRules(introspectionRules(schema, config.graphqlIntrospection)),
       useGraphQlJit(),
       restPlugin(routes),

@@ -1,30 +1,20 @@
-import { ConfigError, loadConfig } from "./config.js";
-import { createLogger } from "./logger.js";
+import { ConfigError, loadConfig, readEnvironment } from "./config.js";
+import { createLogger, logDestination, type Logger } from "./logger.js";
 import { DataDirLockedError } from "./persistence/data-dir-lock.js";
 import { startGateway } from "./runtime.js";
+import { exitOnSignals } from "./shutdown.js";
 
-// The level comes from the configuration once it is read; a configuration error is reported at "info".
-const log = createLogger("info");
+// A configuration error is reported before the configured logger exists: at "info", as a terminal would show it.
+let log: Logger = createLogger("info", await logDestination("auto", false).catch(() => undefined));
 
 try {
-  const config = loadConfig();
-  log.level = config.logLevel;
+  const { env, envFile } = readEnvironment();
+  const config = loadConfig(env);
+  log = createLogger(config.logLevel, await logDestination(config.logFormat, config.production));
+  if (envFile !== undefined) log.info({ file: envFile }, "configuration completed from .env (the environment wins)");
+  const shutdown = exitOnSignals(log, config.shutdownTimeoutMs);
   const gateway = await startGateway(config, log);
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, "shutting down");
-    gateway.close().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        log.error({ err: error }, "shutdown failed");
-        process.exit(1);
-      },
-    );
-  };
-  process.on("SIGTERM", () => stop("SIGTERM"));
-  process.on("SIGINT", () => stop("SIGINT"));
+  shutdown.closeWith((progress) => gateway.close(progress));
 } catch (error) {
   if (error instanceof ConfigError || error instanceof DataDirLockedError) {
     log.fatal(error.message);

@@ -2,6 +2,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createApp, type App } from "./app.js";
 import { fileKeys, localKeys, remoteKeys } from "./auth/bearer.js";
+import { checkJwksFile, warmUpRemoteJwks, type RemoteJwksWarmUp } from "./auth/jwks-startup.js";
 import { hashClientSecret } from "./auth/client-secrets.js";
 import { loadDevIssuer, type DevIssuer } from "./auth/dev-issuer.js";
 import type { Config } from "./config.js";
@@ -16,6 +17,7 @@ import { cryptoRandom } from "./otp/secrets.js";
 import { migrate } from "./persistence/migrations.js";
 import { createPrismaClient, type PrismaClient } from "./persistence/prisma.js";
 import { createPrismaStore } from "./persistence/store.js";
+import type { ShutdownProgress } from "./shutdown.js";
 
 /** The real clock. */
 export const systemClock: Clock = { now: () => new Date() };
@@ -68,24 +70,41 @@ export interface RunningGateway {
   readonly url: string;
   readonly app: App;
   readonly server: Server;
-  close(): Promise<void>;
+  /**
+   * Withdraws readiness, stops accepting connections, lets in-flight requests finish (cut after
+   * `SHUTDOWN_TIMEOUT_MS`), then closes delivery and the database; `progress` hears each step as it begins.
+   */
+  close(progress?: ShutdownProgress): Promise<void>;
 }
 
-/** Starts the gateway: database, migrations, issuer keys, the composed app, and the HTTP listener. */
+/**
+ * Starts the gateway: configuration checks that need the file system, database, migrations, issuer keys, the
+ * composed app, and the HTTP listener.
+ * @throws ConfigError when `AUTH_JWKS_FILE` cannot be used.
+ */
 export async function startGateway(config: Config, log: Logger): Promise<RunningGateway> {
+  if (config.auth.jwksFile !== undefined) await checkJwksFile(config.auth.jwksFile);
   const database = await openDatabase(config, log);
+  let remoteJwks: RemoteJwksWarmUp | undefined;
   try {
+    if (config.production && database.embedded) {
+      log.warn(
+        "NODE_ENV=production on the embedded database in DATA_DIR: it serves this one process only; " +
+          "set DATABASE_URL to a PostgreSQL server for production",
+      );
+    }
     const devIssuer = config.auth.devIssuer ? await loadDevIssuer(config.dataDir) : undefined;
     if (devIssuer !== undefined) {
       await registerDemoApplication(database.store);
       log.warn("development token issuer active: mint tokens with `npm run cli -- token <sub>`");
     }
-    const keys =
-      devIssuer !== undefined
-        ? localKeys(devIssuer.jwks)
-        : config.auth.jwksFile !== undefined
-          ? fileKeys(config.auth.jwksFile)
-          : remoteKeys(config.auth.jwksUrl!);
+    let keys;
+    if (devIssuer !== undefined) keys = localKeys(devIssuer.jwks);
+    else if (config.auth.jwksFile !== undefined) keys = fileKeys(config.auth.jwksFile);
+    else {
+      keys = remoteKeys(config.auth.jwksUrl!);
+      remoteJwks = warmUpRemoteJwks(keys, config.auth.jwksUrl!, log);
+    }
     const delivery = otpDelivery(config, log);
     const metrics = createMetrics();
     const databaseReady = databaseReadiness(database.prisma);
@@ -107,7 +126,8 @@ export async function startGateway(config: Config, log: Logger): Promise<Running
           }
         : false,
       metrics,
-      readiness: async () => (draining ? { ready: false, reason: "shutting down" } : databaseReady()),
+      readiness: async () =>
+        draining ? { ready: false, reason: "shutting down" } : (remoteJwks?.readiness() ?? databaseReady()),
     });
     const purge = () =>
       app.otp.purgeExpired().catch((error: unknown) => log.warn({ err: error }, "purging expired OTP data failed"));
@@ -120,20 +140,27 @@ export async function startGateway(config: Config, log: Logger): Promise<Running
     });
     const { port } = server.address() as AddressInfo;
     const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
-    log.info({ url, database: database.embedded ? "embedded" : "postgresql" }, "gateway listening");
+    log.info({ url, database: database.embedded ? "embedded" : "postgresql", pid: process.pid }, "gateway listening");
     return {
       url,
       app,
       server,
-      close: async () => {
+      close: async (progress = () => undefined) => {
         draining = true;
         clearInterval(purgeTimer);
-        await stopListening(server, config.shutdownTimeoutMs);
+        remoteJwks?.close();
+        progress("in-flight requests");
+        if (await stopListening(server, config.shutdownTimeoutMs)) {
+          log.warn({ timeoutMs: config.shutdownTimeoutMs }, "requests still running after SHUTDOWN_TIMEOUT_MS: their connections were closed");
+        }
+        progress("OTP delivery to close");
         delivery.close();
+        progress(database.embedded ? "the embedded database to stop" : "the database pool to close");
         await database.close();
       },
     };
   } catch (error) {
+    remoteJwks?.close();
     await database.close();
     throw error;
   }
@@ -144,13 +171,19 @@ const PURGE_INTERVAL_MS = 10 * 60_000;
 /**
  * Stops accepting connections and lets in-flight requests finish; idle keep-alive connections are closed at once,
  * and whatever still runs after `timeoutMs` is cut.
+ * @returns whether connections had to be cut.
  */
-async function stopListening(server: Server, timeoutMs: number): Promise<void> {
+async function stopListening(server: Server, timeoutMs: number): Promise<boolean> {
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
-  const timer = setTimeout(() => server.closeAllConnections(), timeoutMs).unref();
+  let cut = false;
+  const timer = setTimeout(() => {
+    cut = true;
+    server.closeAllConnections();
+  }, timeoutMs).unref();
   await closed;
   clearTimeout(timer);
+  return cut;
 }
 
 /** With the development issuer, GraphiQL opens with a day-long token of the user `demo-user` filled in. */

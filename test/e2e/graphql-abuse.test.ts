@@ -20,6 +20,7 @@ describe("a production gateway under hostile GraphQL documents", () => {
     gateway = await startGatewayProcess({
       NODE_ENV: "production",
       AUTH_DEV_ISSUER: "true",
+      ALLOW_LOG_DELIVERY: "true",
       GRAPHQL_INTROSPECTION: "true",
       DATABASE_URL: database.url,
       DATA_DIR: dataDir,
