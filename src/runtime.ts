@@ -15,7 +15,7 @@ import { databaseReadiness } from "./persistence/readiness.js";
 import { channelRouter, logSender, smtpSender, webhookSender, type OtpSender } from "./otp/delivery.js";
 import { cryptoRandom } from "./otp/secrets.js";
 import { migrate } from "./persistence/migrations.js";
-import { createPrismaClient, type PrismaClient } from "./persistence/prisma.js";
+import { createPrismaClient, poolOf, type PrismaClient } from "./persistence/prisma.js";
 import { createPrismaStore } from "./persistence/store.js";
 import type { ShutdownProgress } from "./shutdown.js";
 
@@ -60,6 +60,10 @@ export async function openDatabase(config: Config, log: Logger): Promise<OpenDat
     store: createPrismaStore(prisma),
     close: async () => {
       await prisma.$disconnect();
+      // Prisma ends the pool only if its engine ever connected, and the request path may have used the pool alone.
+      // Ended here, before an embedded server stops, and waiting for clients still running a statement.
+      const pool = poolOf(prisma);
+      if (pool !== undefined && !pool.ending) await pool.end();
       await embedded?.close();
     },
   };

@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
+import { join } from "node:path";
 
 /** A process a test started, with everything it wrote. */
 export interface Child {
@@ -75,4 +77,15 @@ export async function freePort(): Promise<number> {
   const { port } = server.address() as { port: number };
   await new Promise((resolve) => server.close(resolve));
   return port;
+}
+
+/** The Node arguments `npm start` runs the gateway with (its script minus `exec node`). */
+export function startArguments(root: string): string[] {
+  const start = (JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { scripts: { start: string } }).scripts.start;
+  return start.split(" ").filter((word, i, words) => i > words.indexOf("node"));
+}
+
+/** The parent process id of `pid`, from /proc. */
+export function parentOf(pid: number): number {
+  return Number(readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")[1]);
 }
