@@ -64,7 +64,7 @@ describe("field suggestions", () => {
       'Cannot query field "nickame" on type "UserInfo". Did you mean "nickname" or "name"?',
     ]);
     expect((await graphql(production, typo, undefined)).errors?.map((e) => e.message)).toEqual([
-      'Cannot query field "nickame" on type "UserInfo".',
+      'Cannot query field "nickame" on type "UserInfo". [Suggestion hidden]',
     ]);
   });
 });
