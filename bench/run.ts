@@ -216,7 +216,7 @@ async function main() {
       JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { scripts: { start: string } }
     ).scripts.start
       .split(" ")
-      .slice(1);
+      .filter((_word, i, words) => i > words.indexOf("node"));
     const gateway = spawn(process.execPath, startArgs, { cwd: ROOT, env, stdio: ["ignore", "inherit", "inherit"] });
     children.push(gateway);
     const base = `http://127.0.0.1:${port}`;

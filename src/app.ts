@@ -6,6 +6,7 @@ import { createBearerVerifier, fileKeys, localKeys, remoteKeys } from "./auth/be
 import { createClientAuthenticator } from "./auth/client-authentication.js";
 import { hashClientSecret } from "./auth/client-secrets.js";
 import { type DevIssuer, loadDevIssuer } from "./auth/dev-issuer.js";
+import { checkJwksFile, type RemoteJwksWarmUp, warmUpRemoteJwks } from "./auth/jwks-startup.js";
 import type { Config } from "./config.js";
 import { loggingFailures, otpDelivery } from "./delivery/otp-senders.js";
 import { STANDARD_CLAIMS } from "./domain/attributes.js";
@@ -25,6 +26,7 @@ import { type OpenDatabase, openDatabase, openDatabaseForOperator } from "./pers
 import { databaseReadiness } from "./persistence/readiness.js";
 import { clientAddressResolver } from "./rest/client-address.js";
 import { createRestRoutes, restPlugin } from "./rest/routes.js";
+import type { ShutdownProgress } from "./shutdown.js";
 
 /** The real clock. */
 export const systemClock: Clock = { now: () => new Date() };
@@ -116,7 +118,8 @@ export function createApp(deps: AppDeps): App {
     parserAndValidationCache: documentCaches(),
     cors: corsOptions(config.corsOrigins),
     plugins: [
-      EnvelopArmorPlugin(GRAPHQL_LIMITS),
+      // "Did you mean ...?" suggestions reveal the schema: offered only where introspection shows it anyway.
+      EnvelopArmorPlugin({ ...GRAPHQL_LIMITS, blockFieldSuggestion: { enabled: !config.graphqlIntrospection } }),
       validationRules(introspectionRules(schema, config.graphqlIntrospection)),
       restPlugin(routes),
     ],
@@ -140,8 +143,8 @@ export interface Gateway {
   readonly embedded: boolean;
   /** Withdraws readiness (`/readyz` answers 503 from now on). */
   drain(): void;
-  /** Stops the background work and closes the delivery channels and the database. */
-  close(): Promise<void>;
+  /** Stops the background work and closes the delivery channels and the database; `progress` hears each step. */
+  close(progress?: ShutdownProgress): Promise<void>;
 }
 
 /**
@@ -150,22 +153,32 @@ export interface Gateway {
  * purge of expired OTP data. Listening is `src/main.ts`'s.
  */
 export async function openGateway(config: Config, log: Logger): Promise<Gateway> {
+  if (config.auth.jwksFile !== undefined) await checkJwksFile(config.auth.jwksFile);
   const database = await openDatabase(
     { url: config.databaseUrl, dataDir: config.dataDir, poolSize: config.databasePoolSize },
     log,
   );
+  let remoteJwks: RemoteJwksWarmUp | undefined;
   try {
+    if (config.production && database.embedded) {
+      log.warn(
+        "NODE_ENV=production on the embedded database in DATA_DIR: it serves this one process only; " +
+          "set DATABASE_URL to a PostgreSQL server for production",
+      );
+    }
     const devIssuer = config.auth.devIssuer ? await loadDevIssuer(config.dataDir) : undefined;
     if (devIssuer !== undefined) {
       await registerDemoApplication(database.store);
       log.warn("development token issuer active: mint tokens with `npm run cli -- token <sub>`");
     }
-    const keys =
-      devIssuer !== undefined
-        ? localKeys(devIssuer.jwks)
-        : config.auth.jwksFile !== undefined
-          ? fileKeys(config.auth.jwksFile)
-          : remoteKeys(config.auth.jwksUrl!);
+    let keys: JWTVerifyGetKey;
+    if (devIssuer !== undefined) keys = localKeys(devIssuer.jwks);
+    else if (config.auth.jwksFile !== undefined) keys = fileKeys(config.auth.jwksFile);
+    else {
+      const remote = remoteKeys(config.auth.jwksUrl!);
+      remoteJwks = warmUpRemoteJwks(remote, config.auth.jwksUrl!, log);
+      keys = remote;
+    }
     const delivery = otpDelivery(config.otp, log);
     const metrics = createMetrics();
     const databaseReady = databaseReadiness(database.database);
@@ -187,11 +200,13 @@ export async function openGateway(config: Config, log: Logger): Promise<Gateway>
           }
         : false,
       metrics,
-      readiness: async () => (draining ? { ready: false, reason: "shutting down" } : databaseReady()),
+      readiness: async () =>
+        draining ? { ready: false, reason: "shutting down" } : (remoteJwks?.readiness() ?? databaseReady()),
     });
     const purge = () =>
       app.otp.purgeExpired().catch((error: unknown) => log.warn({ err: error }, "purging expired OTP data failed"));
-    void purge();
+    // The first purge waits a minute: nothing needs it while the gateway is becoming ready.
+    const firstPurge = setTimeout(purge, FIRST_PURGE_DELAY_MS).unref();
     const purgeTimer = setInterval(purge, PURGE_INTERVAL_MS).unref();
     return {
       app,
@@ -200,14 +215,19 @@ export async function openGateway(config: Config, log: Logger): Promise<Gateway>
       drain: () => {
         draining = true;
       },
-      close: async () => {
+      close: async (progress = () => undefined) => {
         draining = true;
+        clearTimeout(firstPurge);
         clearInterval(purgeTimer);
+        remoteJwks?.close();
+        progress("OTP delivery to close");
         delivery.close();
+        progress(database.embedded ? "the embedded database to stop" : "the database pool to close");
         await database.close();
       },
     };
   } catch (error) {
+    remoteJwks?.close();
     await database.close();
     throw error;
   }
@@ -219,6 +239,7 @@ export function openOperatorDatabase(config: Config, log: Logger): Promise<OpenD
 }
 
 const PURGE_INTERVAL_MS = 10 * 60_000;
+const FIRST_PURGE_DELAY_MS = 60_000;
 
 /** With the development issuer, GraphiQL opens with a day-long token of the user `demo-user` filled in. */
 async function demoAuthorization(config: Config, devIssuer: DevIssuer | undefined): Promise<string | undefined> {

@@ -1,7 +1,8 @@
+import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { hashClientSecret } from "./auth/client-secrets.js";
-import { loadDevIssuer } from "./auth/dev-issuer.js";
-import { type Config, ConfigError, loadConfig, splitList } from "./config.js";
+import { devIssuerKeyFile, loadDevIssuer } from "./auth/dev-issuer.js";
+import { type Config, ConfigError, loadConfig, readEnvironment, splitList } from "./config.js";
 import {
   isEmailAddress,
   isReservedAttributeName,
@@ -15,7 +16,7 @@ import { type Store, UniqueViolation } from "./domain/ports.js";
 import { createLogger } from "./logger.js";
 import { EmbeddedDatabaseError, runningEmbeddedUrl } from "./persistence/embedded.js";
 
-const USAGE = `usage: npm run cli -- <command>
+const USAGE = `usage: npm run cli -- <command>        (a built or production tree: node dist/cli.js <command>)
 
   apps add <client_id> --secret <secret> --claims <a,b,c>   register (or replace) an application
   apps list                                                  list applications
@@ -23,8 +24,9 @@ const USAGE = `usage: npm run cli -- <command>
                                                              define (or redefine) a custom attribute
   attributes list                                            list custom attributes
   users add <sub> [--email E] [--phone-number P] [--name N]  create a user
-  token <sub> [--client-id ID] [--scope "openid ..."] [--ttl SECONDS]
-                                                             print a development access token
+  token <sub> [--client-id ID] [--scope "openid ..."] [--ttl SECONDS] [--create-key]
+                                                             print a development access token (signed with the
+                                                             key in DATA_DIR; --create-key makes one if none)
   migrate                                                    apply pending migrations
   db url                                                     print the database URL (e.g. for pg_dump)`;
 
@@ -66,12 +68,13 @@ async function main(argv: string[]): Promise<string> {
       type: { type: "string" },
       pattern: { type: "string" },
       "read-only": { type: "boolean" },
+      "create-key": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   });
   const [command, sub, arg] = positionals;
   if (values.help === true || command === undefined) return USAGE;
-  const config = loadConfig();
+  const config = loadConfig(readEnvironment().env);
 
   switch (`${command} ${["apps", "attributes", "users", "db"].includes(command) ? sub : ""}`.trim()) {
     case "apps add": {
@@ -149,6 +152,14 @@ async function main(argv: string[]): Promise<string> {
       const ttl = values.ttl === undefined ? undefined : Number(values.ttl);
       if (ttl !== undefined && !(Number.isInteger(ttl) && ttl > 0))
         throw new UsageError("--ttl must be a positive integer");
+      // A token signed with a key no gateway uses would fail with "Error decoding JWT": only a gateway's data
+      // directory holds the right key (the gateway creates it on its first start).
+      if (values["create-key"] !== true && !existsSync(devIssuerKeyFile(config.dataDir))) {
+        throw new UsageError(
+          `no development key in DATA_DIR=${config.dataDir}: set DATA_DIR to the data directory of the gateway that ` +
+            "should accept the token (it creates the key on its first start), or pass --create-key to create one there",
+        );
+      }
       const issuer = await loadDevIssuer(config.dataDir);
       return issuer.mint({
         sub,

@@ -1,4 +1,6 @@
-import { resolve } from "node:path";
+import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { parseEnv } from "node:util";
 import { z } from "zod";
 
 const bool = (fallback: boolean) =>
@@ -40,6 +42,7 @@ const envSchema = z.object({
   JIT_PROVISIONING: bool(true),
   DEFAULT_CLAIMS: list,
   OTP_DELIVERY: z.enum(["log", "webhook", "smtp"]).default("log"),
+  ALLOW_LOG_DELIVERY: bool(false),
   OTP_WEBHOOK_URL: z.url().optional(),
   OTP_WEBHOOK_SECRET: z.string().min(1).optional(),
   OTP_WEBHOOK_TIMEOUT_MS: positiveInt(5000),
@@ -58,6 +61,7 @@ const envSchema = z.object({
   GRAPHIQL: z.enum(["true", "false", "1", "0", "yes", "no"]).optional(),
   GRAPHQL_INTROSPECTION: z.enum(["true", "false", "1", "0", "yes", "no"]).optional(),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
+  LOG_FORMAT: z.enum(["auto", "json", "pretty"]).default("auto"),
 });
 
 /** The gateway's configuration, parsed once from the environment and frozen. */
@@ -94,6 +98,8 @@ export interface Config {
     readonly windowSeconds: number;
   };
   readonly logLevel: "debug" | "info" | "warn" | "error" | "silent";
+  /** `auto`: human-readable on a terminal in development, JSON lines otherwise. */
+  readonly logFormat: "auto" | "json" | "pretty";
   /** Take the client address from `X-Forwarded-For` (behind a load balancer). */
   readonly trustProxy: boolean;
   /** GraphiQL on `GET /graphql`: on in development, off in production unless `GRAPHIQL=true`. */
@@ -131,27 +137,36 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const e = parsed.data;
   const production = e.NODE_ENV === "production";
   const devIssuer = e.AUTH_JWKS_URL === undefined && e.AUTH_JWKS_FILE === undefined;
+  // Every problem at once, each naming its variable and the fix.
+  const problems: string[] = [];
   if (e.AUTH_JWKS_URL !== undefined && e.AUTH_JWKS_FILE !== undefined) {
-    throw new ConfigError("set AUTH_JWKS_URL or AUTH_JWKS_FILE, not both");
+    problems.push("set AUTH_JWKS_URL or AUTH_JWKS_FILE, not both");
   }
   if (!devIssuer && e.AUTH_ISSUER === undefined) {
-    throw new ConfigError("AUTH_ISSUER is required with AUTH_JWKS_URL or AUTH_JWKS_FILE");
+    problems.push("AUTH_ISSUER is required with AUTH_JWKS_URL or AUTH_JWKS_FILE");
   }
   if (devIssuer && production && !e.AUTH_DEV_ISSUER) {
-    throw new ConfigError(
+    problems.push(
       "refusing to start in production with the development token issuer: set AUTH_JWKS_URL or AUTH_JWKS_FILE " +
         "and AUTH_ISSUER, or AUTH_DEV_ISSUER=true to allow it explicitly",
     );
   }
-  if (e.OTP_DELIVERY === "webhook" && (e.OTP_WEBHOOK_URL === undefined || e.OTP_WEBHOOK_SECRET === undefined)) {
-    throw new ConfigError("OTP_DELIVERY=webhook needs OTP_WEBHOOK_URL and OTP_WEBHOOK_SECRET");
+  if (e.OTP_DELIVERY === "log" && production && !e.ALLOW_LOG_DELIVERY) {
+    problems.push(
+      "refusing to start in production with OTP_DELIVERY=log (the default), which writes one-time codes to the log " +
+        "instead of sending them: set OTP_DELIVERY=webhook (OTP_WEBHOOK_URL, OTP_WEBHOOK_SECRET) or OTP_DELIVERY=smtp " +
+        "(SMTP_URL, SMTP_FROM), or ALLOW_LOG_DELIVERY=true to allow it explicitly",
+    );
   }
-  if ((e.OTP_WEBHOOK_URL === undefined) !== (e.OTP_WEBHOOK_SECRET === undefined)) {
-    throw new ConfigError("OTP_WEBHOOK_URL and OTP_WEBHOOK_SECRET go together");
+  if (e.OTP_DELIVERY === "webhook" && (e.OTP_WEBHOOK_URL === undefined || e.OTP_WEBHOOK_SECRET === undefined)) {
+    problems.push("OTP_DELIVERY=webhook needs OTP_WEBHOOK_URL and OTP_WEBHOOK_SECRET");
+  } else if ((e.OTP_WEBHOOK_URL === undefined) !== (e.OTP_WEBHOOK_SECRET === undefined)) {
+    problems.push("OTP_WEBHOOK_URL and OTP_WEBHOOK_SECRET go together");
   }
   if (e.OTP_DELIVERY === "smtp" && (e.SMTP_URL === undefined || e.SMTP_FROM === undefined)) {
-    throw new ConfigError("OTP_DELIVERY=smtp needs SMTP_URL and SMTP_FROM");
+    problems.push("OTP_DELIVERY=smtp needs SMTP_URL and SMTP_FROM");
   }
+  if (problems.length > 0) throw new ConfigError(problems.join("; "));
   return deepFreeze({
     production,
     port: e.PORT,
@@ -182,6 +197,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       windowSeconds: e.OTP_WINDOW_SECONDS,
     },
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT,
     trustProxy: e.TRUST_PROXY,
     corsOrigins: e.CORS_ORIGINS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
@@ -191,6 +207,32 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     graphqlIntrospection:
       e.GRAPHQL_INTROSPECTION === undefined ? !production : ["true", "1", "yes"].includes(e.GRAPHQL_INTROSPECTION),
   });
+}
+
+/** The environment a process runs with, and the `.env` file it was completed from, if any. */
+export interface Environment {
+  readonly env: Record<string, string | undefined>;
+  /** The `.env` file read, when there was one. */
+  readonly envFile: string | undefined;
+}
+
+/**
+ * The process environment, completed by the `.env` file of the working directory when there is one: a variable set
+ * in the environment wins over the file (so the file holds defaults for a checkout, never overrides for a deployment).
+ * @throws ConfigError when `.env` exists but cannot be read.
+ */
+export function readEnvironment(cwd: string = process.cwd(), env: NodeJS.ProcessEnv = process.env): Environment {
+  const path = join(cwd, ".env");
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return { env: { ...env }, envFile: undefined };
+    throw new ConfigError(
+      `${path} cannot be read (${(error as NodeJS.ErrnoException).code}): fix its permissions or remove it`,
+    );
+  }
+  return { env: { ...parseEnv(text), ...env }, envFile: path };
 }
 
 function deepFreeze<T extends object>(value: T): T {

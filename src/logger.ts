@@ -1,7 +1,41 @@
 import { type DestinationStream, type Logger, pino } from "pino";
+import { ConfigError } from "./config.js";
 import { requestContext } from "./observability/request-context.js";
 
 export type { Logger };
+
+/** pino-pretty, a dev dependency: absent from production trees. */
+const loadPretty = () => import("pino-pretty");
+
+/**
+ * Where log lines go: JSON lines on stdout (`undefined`, pino's default), or human-readable lines through pino-pretty
+ * for `pretty`, and for `auto` when stdout is a terminal outside production. pino-pretty is a dev dependency: in a
+ * production tree `auto` stays JSON.
+ * @throws ConfigError when `pretty` is asked for and pino-pretty is not installed.
+ */
+export async function logDestination(
+  format: "auto" | "json" | "pretty",
+  production: boolean,
+): Promise<DestinationStream | undefined> {
+  if (format === "json" || (format === "auto" && (production || process.stdout.isTTY !== true))) return undefined;
+  let loaded: Awaited<ReturnType<typeof loadPretty>>;
+  try {
+    loaded = await loadPretty();
+  } catch (error) {
+    if (format === "auto") return undefined;
+    throw new ConfigError("LOG_FORMAT=pretty needs pino-pretty, a dev dependency: install it or set LOG_FORMAT=json", {
+      cause: error,
+    });
+  }
+  // Synchronous, so that the last lines before process.exit() are written.
+  return loaded.default({
+    sync: true,
+    singleLine: true,
+    colorize: process.stdout.isTTY === true,
+    ignore: "service",
+    translateTime: "SYS:HH:MM:ss.l",
+  });
+}
 
 /**
  * The structured JSON logger. Authorization headers, tokens, codes and secrets are never logged: the redaction

@@ -1,14 +1,15 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { openGateway } from "./app.js";
-import { type Config, ConfigError, loadConfig } from "./config.js";
+import { type Config, ConfigError, loadConfig, readEnvironment } from "./config.js";
 import { createHttpHandler } from "./http-server.js";
-import { createLogger, type Logger } from "./logger.js";
+import { createLogger, type Logger, logDestination } from "./logger.js";
 import { EmbeddedDatabaseError } from "./persistence/embedded.js";
+import { exitOnSignals } from "./shutdown.js";
 
-// The process: read the configuration, open the gateway, listen, and shut down on SIGTERM / SIGINT.
+// The process: read the configuration, open the gateway, listen, and shut down on SIGTERM / SIGINT (src/shutdown.ts).
 
-/** Listens on the configured address with the gateway's HTTP handler; resolves to the URL it serves. */
+/** Listens on the configured address; resolves to the URL it serves. */
 async function listen(config: Config, server: Server): Promise<string> {
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -21,18 +22,31 @@ async function listen(config: Config, server: Server): Promise<string> {
 /**
  * Stops accepting connections and lets in-flight requests finish; idle keep-alive connections are closed at once,
  * and whatever still runs after `timeoutMs` is cut.
+ * @returns whether connections had to be cut.
  */
-async function stopListening(server: Server, timeoutMs: number): Promise<void> {
+async function stopListening(server: Server, timeoutMs: number): Promise<boolean> {
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
-  const timer = setTimeout(() => server.closeAllConnections(), timeoutMs).unref();
+  let cut = false;
+  const timer = setTimeout(() => {
+    cut = true;
+    server.closeAllConnections();
+  }, timeoutMs).unref();
   await closed;
   clearTimeout(timer);
+  return cut;
 }
 
-async function run(log: Logger): Promise<void> {
-  const config = loadConfig();
-  log.level = config.logLevel;
+// A configuration error is reported before the configured logger exists: at "info", as a terminal would show it.
+let log: Logger = createLogger("info", await logDestination("auto", false).catch(() => undefined));
+
+try {
+  const { env, envFile } = readEnvironment();
+  const config = loadConfig(env);
+  log = createLogger(config.logLevel, await logDestination(config.logFormat, config.production));
+  if (envFile !== undefined) log.info({ file: envFile }, "configuration completed from .env (the environment wins)");
+  // Armed before the start: a signal during the start is not lost.
+  const shutdown = exitOnSignals(log, config.shutdownTimeoutMs);
   const gateway = await openGateway(config, log);
   const server = createServer(createHttpHandler(gateway.app, gateway.metrics, log));
   let url: string;
@@ -42,31 +56,18 @@ async function run(log: Logger): Promise<void> {
     await gateway.close();
     throw error;
   }
-  log.info({ url, database: gateway.embedded ? "embedded" : "postgresql" }, "gateway listening");
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, "shutting down");
+  log.info({ url, database: gateway.embedded ? "embedded" : "postgresql", pid: process.pid }, "gateway listening");
+  shutdown.closeWith(async (progress) => {
     gateway.drain();
-    stopListening(server, config.shutdownTimeoutMs)
-      .then(() => gateway.close())
-      .then(
-        () => process.exit(0),
-        (error: unknown) => {
-          log.error({ err: error }, "shutdown failed");
-          process.exit(1);
-        },
+    progress("in-flight requests");
+    if (await stopListening(server, config.shutdownTimeoutMs)) {
+      log.warn(
+        { timeoutMs: config.shutdownTimeoutMs },
+        "requests still running after SHUTDOWN_TIMEOUT_MS: their connections were closed",
       );
-  };
-  process.on("SIGTERM", () => stop("SIGTERM"));
-  process.on("SIGINT", () => stop("SIGINT"));
-}
-
-// The level comes from the configuration once it is read; a configuration error is reported at "info".
-const log = createLogger("info");
-try {
-  await run(log);
+    }
+    await gateway.close(progress);
+  });
 } catch (error) {
   if (error instanceof ConfigError || error instanceof EmbeddedDatabaseError) log.fatal(error.message);
   else log.fatal({ err: error }, "failed to start");

@@ -21,7 +21,9 @@ describe("configuration", () => {
   it("refuses the development issuer in production unless AUTH_DEV_ISSUER=true", () => {
     expect(() => loadConfig({ NODE_ENV: "production" })).toThrow(ConfigError);
     expect(() => loadConfig({ NODE_ENV: "production" })).toThrow(/development token issuer/);
-    expect(loadConfig({ NODE_ENV: "production", AUTH_DEV_ISSUER: "true" }).auth.devIssuer).toBe(true);
+    expect(
+      loadConfig({ NODE_ENV: "production", AUTH_DEV_ISSUER: "true", ALLOW_LOG_DELIVERY: "true" }).auth.devIssuer,
+    ).toBe(true);
   });
 
   it("needs AUTH_ISSUER with a JWKS, and only one JWKS source", () => {
@@ -34,6 +36,7 @@ describe("configuration", () => {
       AUTH_JWKS_URL: "https://id.example/jwks",
       AUTH_ISSUER: "https://id.example",
       AUTH_AUDIENCE: "api",
+      ALLOW_LOG_DELIVERY: "true",
     });
     expect(config.auth).toMatchObject({
       devIssuer: false,

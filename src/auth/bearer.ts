@@ -7,6 +7,7 @@ import {
   type JWTPayload,
   type JWTVerifyGetKey,
   jwtVerify,
+  type RemoteJWKSet,
 } from "jose";
 import { UnavailableError } from "../domain/errors.js";
 import type { Clock } from "../domain/ports.js";
@@ -31,7 +32,7 @@ export function bearerTokenOf(authorization: string | null): string | undefined 
  * Keys from a remote JWKS: cached for ten minutes, and refetched when a token names an unknown key - at most once
  * per `cooldownMs`, so that tokens with made-up key ids cannot make the gateway hammer the issuer.
  */
-export function remoteKeys(url: string, { cooldownMs = 30_000 } = {}): JWTVerifyGetKey {
+export function remoteKeys(url: string, { cooldownMs = 30_000 } = {}): RemoteJWKSet {
   return createRemoteJWKSet(new URL(url), {
     cooldownDuration: cooldownMs,
     cacheMaxAge: 600_000,

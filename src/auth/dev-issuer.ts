@@ -32,7 +32,8 @@ export interface DevTokenClaims {
 }
 
 const ALG = "ES256";
-const keyFile = (dataDir: string) => join(dataDir, "dev-issuer-key.json");
+/** Where the development issuer's private key is kept in a data directory. */
+export const devIssuerKeyFile = (dataDir: string): string => join(dataDir, "dev-issuer-key.json");
 
 /**
  * Loads the development issuer's ES256 key from `dataDir`, creating it on first use, so that tokens minted by the
@@ -41,7 +42,7 @@ const keyFile = (dataDir: string) => join(dataDir, "dev-issuer-key.json");
 export async function loadDevIssuer(dataDir: string): Promise<DevIssuer> {
   let privateJwk: JWK;
   try {
-    privateJwk = JSON.parse(readFileSync(keyFile(dataDir), "utf8")) as JWK;
+    privateJwk = JSON.parse(readFileSync(devIssuerKeyFile(dataDir), "utf8")) as JWK;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
     const { privateKey } = await generateKeyPair(ALG, { extractable: true });
@@ -50,11 +51,11 @@ export async function loadDevIssuer(dataDir: string): Promise<DevIssuer> {
     privateJwk.alg = ALG;
     mkdirSync(dataDir, { recursive: true });
     try {
-      writeFileSync(keyFile(dataDir), JSON.stringify(privateJwk), { mode: 0o600, flag: "wx" });
+      writeFileSync(devIssuerKeyFile(dataDir), JSON.stringify(privateJwk), { mode: 0o600, flag: "wx" });
     } catch (raced) {
       // Another process created the key first: use that one.
       if ((raced as NodeJS.ErrnoException).code !== "EEXIST") throw raced;
-      privateJwk = JSON.parse(readFileSync(keyFile(dataDir), "utf8")) as JWK;
+      privateJwk = JSON.parse(readFileSync(devIssuerKeyFile(dataDir), "utf8")) as JWK;
     }
   }
   const { d: _private, ...publicJwk } = privateJwk;

@@ -42,37 +42,73 @@ function authenticationError(error: AuthError) {
   });
 }
 
-const EXAMPLE_OPERATIONS = `# userinfo-bff: the signed-in user's profile.
-# With the development issuer, the Authorization header below belongs to the user "demo-user".
+/**
+ * GraphiQL's first tabs: the README's operations, each with its inputs in the variables editor, so that a developer
+ * edits values rather than the document. The first tab says how to authenticate.
+ */
+export const GRAPHIQL_EXAMPLES: readonly { readonly query: string; readonly variables?: Record<string, unknown> }[] = [
+  {
+    query: `# userinfo-bff: the signed-in user's profile.
+# With the development issuer, the Authorization header (Headers, below) belongs to the user "demo-user";
+# mint another with \`npm run cli -- token <sub>\`. Start typing a field for suggestions.
 
 query Me {
   userInfo { sub name nickname email emailVerified phoneNumber zoneinfo locale updatedAt claims }
 }
-
-mutation UpdateNickname {
-  updateUserInfo(input: { nickname: "Ada", locale: "en_US", zoneinfo: "Asia/Shanghai" }) {
+`,
+  },
+  {
+    query: `mutation UpdateNickname($input: UpdateUserInfoInput!) {
+  updateUserInfo(input: $input) {
     __typename
     ... on UserInfo { sub nickname locale zoneinfo }
     ... on Error { code message field }
   }
 }
-
-mutation SendEmailCode {
-  sendOtp(input: { email: "demo@example.com" }) {
+`,
+    variables: { input: { nickname: "Ada", locale: "en_US", zoneinfo: "Asia/Shanghai" } },
+  },
+  {
+    query: `# The code goes to the log with OTP_DELIVERY=log (the development default).
+mutation SendEmailCode($email: String!) {
+  sendOtp(input: { email: $email }) {
     __typename
     ... on SendOtpSuccess { otpToken }
+    ... on RateLimitExceededError { retryAfterSeconds }
     ... on Error { code message field }
   }
 }
-
-mutation ChangeEmail {
-  updateUserInfo(input: { email: "demo@example.com", emailOtpToken: "<otpToken>", emailOtp: "<code from the log>" }) {
+`,
+    variables: { email: "demo@example.com" },
+  },
+  {
+    query: `# otpToken: from SendEmailCode; code: from the log.
+mutation ChangeEmail($email: String!, $otpToken: String!, $code: String!) {
+  updateUserInfo(input: { email: $email, emailOtpToken: $otpToken, emailOtp: $code }) {
     __typename
     ... on UserInfo { email emailVerified }
     ... on Error { code message field }
   }
 }
-`;
+`,
+    variables: { email: "demo@example.com", otpToken: "<otpToken from SendEmailCode>", code: "<code from the log>" },
+  },
+];
+
+/** GraphiQL's page options: the example tabs, each with the demo `Authorization` header when there is one. */
+function graphiQLPage(authorization: string | undefined): YogaGraphiQLOptions {
+  const headers = JSON.stringify(authorization === undefined ? {} : { Authorization: authorization }, null, 2);
+  return {
+    title: "userinfo-bff",
+    headers,
+    defaultTabs: GRAPHIQL_EXAMPLES.map(({ query, variables }) => ({
+      query,
+      variables: variables === undefined ? null : JSON.stringify(variables, null, 2),
+      headers,
+    })),
+    defaultEditorToolsVisibility: "variables",
+  };
+}
 
 /** The yoga options of the GraphQL face: schema, per-request context, error masking, GraphiQL. */
 export function graphQLOptions({ userInfo, otp, verifyBearer, clientAddress, log, graphiql }: GraphQLDeps) {
@@ -105,15 +141,6 @@ export function graphQLOptions({ userInfo, otp, verifyBearer, clientAddress, log
         return masked;
       },
     },
-    graphiql:
-      graphiql === false
-        ? false
-        : {
-            title: "userinfo-bff",
-            defaultQuery: EXAMPLE_OPERATIONS,
-            headers: JSON.stringify(
-              graphiql.authorization === undefined ? {} : { Authorization: graphiql.authorization },
-            ),
-          },
+    graphiql: graphiql === false ? false : graphiQLPage(graphiql.authorization),
   } satisfies YogaServerOptions<Record<string, unknown>, GraphQLContext>;
 }

@@ -53,7 +53,11 @@ export function connectDatabase(url: string, poolSize: number): Database {
         throw translateDatabaseError(error);
       }
     },
-    close: () => prisma.$disconnect(),
+    close: async () => {
+      await prisma.$disconnect();
+      // Prisma ends the pool only if its engine ever connected; statements outside transactions use the pool alone.
+      if (!pool.ending) await pool.end();
+    },
   };
 }
 

@@ -1,10 +1,20 @@
 import { createHash, randomUUID } from "node:crypto";
-import { readdirSync, readFileSync, statSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import pg from "pg";
 
-/** The folder of Prisma-layout migrations shipped with the gateway. */
-export const MIGRATIONS_DIR = resolve(import.meta.dirname, "../../prisma/migrations");
+/**
+ * The folder of Prisma-layout migrations shipped with the gateway: `prisma/migrations` in the nearest folder above this
+ * module, which is `src/persistence/` in development and a bundle in `dist/` (or `dist/chunks/`) when built.
+ */
+export const MIGRATIONS_DIR = findUp(import.meta.dirname, join("prisma", "migrations"));
+
+function findUp(from: string, path: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, path))) return join(dir, path);
+    if (dirname(dir) === dir) return resolve(from, "../..", path);
+  }
+}
 
 // Any constant shared by every gateway process; pg_advisory_lock serializes concurrent starts.
 const ADVISORY_LOCK_KEY = 7_140_281_128;

@@ -26,6 +26,7 @@ describe("a production gateway under hostile GraphQL documents", () => {
       NODE_ENV: "production",
       AUTH_DEV_ISSUER: "true",
       GRAPHQL_INTROSPECTION: "true",
+      ALLOW_LOG_DELIVERY: "true",
       DATABASE_URL: database.url,
       DATA_DIR: dataDir,
     });

@@ -109,10 +109,16 @@ describe("introspection, when off (GRAPHQL_INTROSPECTION=false; the production d
 
   it("is off by default in production and on in development", async () => {
     const { loadConfig } = await import("../../src/config.js");
-    expect(loadConfig({ NODE_ENV: "production", AUTH_DEV_ISSUER: "true" }).graphqlIntrospection).toBe(false);
     expect(
-      loadConfig({ NODE_ENV: "production", AUTH_DEV_ISSUER: "true", GRAPHQL_INTROSPECTION: "true" })
-        .graphqlIntrospection,
+      loadConfig({ NODE_ENV: "production", AUTH_DEV_ISSUER: "true", ALLOW_LOG_DELIVERY: "true" }).graphqlIntrospection,
+    ).toBe(false);
+    expect(
+      loadConfig({
+        NODE_ENV: "production",
+        AUTH_DEV_ISSUER: "true",
+        ALLOW_LOG_DELIVERY: "true",
+        GRAPHQL_INTROSPECTION: "true",
+      }).graphqlIntrospection,
     ).toBe(true);
     expect(loadConfig({}).graphqlIntrospection).toBe(true);
   });

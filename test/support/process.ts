@@ -9,7 +9,7 @@ const START_ARGS = (
   JSON.parse(readFileSync(resolve(ROOT, "package.json"), "utf8")) as { scripts: { start: string } }
 ).scripts.start
   .split(" ")
-  .slice(1);
+  .filter((_word, i, words) => i > words.indexOf("node"));
 
 /** A gateway started as `npm start` would: its own process, configured by the environment. */
 export interface GatewayProcess {
