@@ -251,5 +251,5 @@ describe("on the embedded database", () => {
     expect(gateway.output()).toContain('"msg":"shutdown complete"');
     expect(existsSync(join(dataDir, "gateway.lock"))).toBe(false);
     await ended;
-  });
+  }, 90_000);
 });
