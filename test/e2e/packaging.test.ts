@@ -199,11 +199,17 @@ describe.skipIf(testDatabaseUrl === undefined || process.getuid?.() !== 0)("the 
   it("runs npm start in the production tree without building, and stops it with SIGTERM to npm", async () => {
     const built = readFileSync(join(image.workdir, "dist/.built"), "utf8");
     const npm = spawnChild("npm", ["start"], { cwd: image.workdir, env: { ...env, HOME: root, npm_config_update_notifier: "false" } });
-    const [, pid] = await npm.waitFor(/"pid":(\d+),"msg":"gateway listening"/);
-    expect(readFileSync(join(image.workdir, "dist/.built"), "utf8")).toBe(built);
-    npm.child.kill("SIGTERM");
-    await npm.exited;
-    await eventually(() => !existsSync(`/proc/${pid}`));
-    expect(npm.output()).toContain('"msg":"shutdown complete"');
+    let pid: string | undefined;
+    try {
+      [, pid] = await npm.waitFor(/"pid":(\d+),"msg":"gateway listening"/);
+      expect(readFileSync(join(image.workdir, "dist/.built"), "utf8")).toBe(built);
+      npm.child.kill("SIGTERM");
+      await npm.exited;
+      await eventually(() => !existsSync(`/proc/${pid}`));
+      expect(npm.output()).toContain('"msg":"shutdown complete"');
+    } finally {
+      if (npm.child.exitCode === null) npm.child.kill("SIGKILL");
+      if (pid !== undefined && existsSync(`/proc/${pid}`)) process.kill(Number(pid), "SIGKILL");
+    }
   });
 });
