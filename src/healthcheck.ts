@@ -8,7 +8,14 @@ const TIMEOUT_MS = 3_000;
 try {
   const config = loadConfig(readEnvironment().env);
   // A gateway listening on every interface is asked on loopback.
-  const host = config.host === "0.0.0.0" ? "127.0.0.1" : config.host === "::" ? "[::1]" : config.host.includes(":") ? `[${config.host}]` : config.host;
+  const host =
+    config.host === "0.0.0.0"
+      ? "127.0.0.1"
+      : config.host === "::"
+        ? "[::1]"
+        : config.host.includes(":")
+          ? `[${config.host}]`
+          : config.host;
   const response = await fetch(`http://${host}:${config.port}/readyz`, { signal: AbortSignal.timeout(TIMEOUT_MS) });
   process.stdout.write(`${response.status} ${await response.text()}\n`);
   process.exit(response.status === 200 ? 0 : 1);

@@ -25,7 +25,13 @@ export async function logDestination(
     });
   }
   // Synchronous, so that the last lines before process.exit() are written.
-  return loaded.default({ sync: true, singleLine: true, colorize: process.stdout.isTTY === true, ignore: "service", translateTime: "SYS:HH:MM:ss.l" });
+  return loaded.default({
+    sync: true,
+    singleLine: true,
+    colorize: process.stdout.isTTY === true,
+    ignore: "service",
+    translateTime: "SYS:HH:MM:ss.l",
+  });
 }
 
 /**

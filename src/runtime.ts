@@ -158,7 +158,10 @@ export async function startGateway(config: Config, log: Logger): Promise<Running
         remoteJwks?.close();
         progress("in-flight requests");
         if (await stopListening(server, config.shutdownTimeoutMs)) {
-          log.warn({ timeoutMs: config.shutdownTimeoutMs }, "requests still running after SHUTDOWN_TIMEOUT_MS: their connections were closed");
+          log.warn(
+            { timeoutMs: config.shutdownTimeoutMs },
+            "requests still running after SHUTDOWN_TIMEOUT_MS: their connections were closed",
+          );
         }
         progress("OTP delivery to close");
         delivery.close();

@@ -19,7 +19,9 @@ export function databaseReadiness(prisma: PrismaClient): () => Promise<Readiness
     let applied: Set<string>;
     try {
       const rows: { migration_name: string }[] =
-        pool === undefined ? await prisma.$queryRawUnsafe(query) : (await pool.query<{ migration_name: string }>(query)).rows;
+        pool === undefined
+          ? await prisma.$queryRawUnsafe(query)
+          : (await pool.query<{ migration_name: string }>(query)).rows;
       applied = new Set(rows.map((r) => r.migration_name));
     } catch {
       return { ready: false, reason: "database unreachable" };
