@@ -37,9 +37,8 @@ const mtime = (path) => {
 
 /** The newest modification time of the files the build reads. */
 function newestInput() {
-  let newest = Math.max(
-    ...["prisma/schema.prisma", "package-lock.json", "node_modules/.package-lock.json", "tsconfig.json", "scripts/build.mjs"].map(mtime),
-  );
+  const files = ["prisma/schema.prisma", "package-lock.json", "node_modules/.package-lock.json", "tsconfig.json", "scripts/build.mjs"];
+  let newest = Math.max(...files.map(mtime));
   const walk = (dir) => {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       const path = join(dir, entry.name);
@@ -59,15 +58,20 @@ function fail(message) {
 if (process.argv.includes("--if-stale")) {
   const built = existsSync("dist/main.js") ? mtime(STAMP) : 0;
   if (process.env.NODE_ENV === "production") {
-    if (built === 0 && !existsSync("dist/main.js")) {
-      fail("dist/main.js is missing: npm start does not build with NODE_ENV=production. Run `npm run build` (needs the dev dependencies) and ship dist/.");
+    if (!existsSync("dist/main.js")) {
+      fail(
+        "dist/main.js is missing: npm start does not build with NODE_ENV=production. " +
+          "Run `npm run build` (needs the dev dependencies) and ship dist/.",
+      );
     }
     process.exit(0);
   }
   if (built > 0 && built >= newestInput()) process.exit(0);
   if (!existsSync("node_modules/esbuild")) {
     if (existsSync("dist/main.js")) {
-      process.stderr.write("dist/ may be older than src/, and the build tools are not installed (npm ci --omit=dev): running it as it is\n");
+      process.stderr.write(
+        "dist/ may be older than src/, and the build tools are not installed (npm ci --omit=dev): running it as it is\n",
+      );
       process.exit(0);
     }
     fail("dist/main.js is missing and the build tools are not installed: run `npm ci` (with dev dependencies), then `npm run build`.");
