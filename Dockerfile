@@ -1,7 +1,7 @@
 # userinfo-bff: built once with the dev dependencies, run from the bundle with the production dependencies only, as a
 # non-root user.
 #
-# There is no container engine on the project's machines: test/e2e/packaging.test.ts runs this file's steps itself
+# There is no container engine on the project's machines: test/e2e/container-image.test.ts runs this file's steps itself
 # (each stage's COPY and RUN in a directory of its own, ENV, USER, then the CMD, the HEALTHCHECK and the STOPSIGNAL),
 # so the commands below are exactly the ones the suite runs. Keep to the instructions that test knows (ARG, FROM,
 # WORKDIR, ENV, COPY [--from], RUN [--mount], USER, EXPOSE, STOPSIGNAL, HEALTHCHECK, CMD), and keep RUN steps to paths

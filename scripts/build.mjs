@@ -37,15 +37,14 @@ const mtime = (path) => {
 
 /** The newest modification time of the files the build reads. */
 function newestInput() {
-  let newest = Math.max(
-    ...[
-      "prisma/schema.prisma",
-      "package-lock.json",
-      "node_modules/.package-lock.json",
-      "tsconfig.json",
-      "scripts/build.mjs",
-    ].map(mtime),
-  );
+  const files = [
+    "prisma/schema.prisma",
+    "package-lock.json",
+    "node_modules/.package-lock.json",
+    "tsconfig.json",
+    "scripts/build.mjs",
+  ];
+  let newest = Math.max(...files.map(mtime));
   const walk = (dir) => {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       const path = join(dir, entry.name);
@@ -65,9 +64,10 @@ function fail(message) {
 if (process.argv.includes("--if-stale")) {
   const built = existsSync("dist/main.js") ? mtime(STAMP) : 0;
   if (process.env.NODE_ENV === "production") {
-    if (built === 0 && !existsSync("dist/main.js")) {
+    if (!existsSync("dist/main.js")) {
       fail(
-        "dist/main.js is missing: npm start does not build with NODE_ENV=production. Run `npm run build` (needs the dev dependencies) and ship dist/.",
+        "dist/main.js is missing: npm start does not build with NODE_ENV=production. " +
+          "Run `npm run build` (needs the dev dependencies) and ship dist/.",
       );
     }
     process.exit(0);

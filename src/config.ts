@@ -228,9 +228,8 @@ export function readEnvironment(cwd: string = process.cwd(), env: NodeJS.Process
     text = readFileSync(path, "utf8");
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return { env: { ...env }, envFile: undefined };
-    throw new ConfigError(
-      `${path} cannot be read (${(error as NodeJS.ErrnoException).code}): fix its permissions or remove it`,
-    );
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new ConfigError(`${path} cannot be read (${code}): fix its permissions or remove it`);
   }
   return { env: { ...parseEnv(text), ...env }, envFile: path };
 }

@@ -80,7 +80,8 @@ export function warmUpRemoteJwks(keys: RemoteJWKSet, url: string, log: Logger): 
       },
       (error: unknown) => {
         const cause = (error as { cause?: { code?: string } }).cause?.code;
-        reason = `issuer keys not fetched yet from AUTH_JWKS_URL (${(error as Error).message}${cause === undefined ? "" : `: ${cause}`})`;
+        const why = `${(error as Error).message}${cause === undefined ? "" : `: ${cause}`}`;
+        reason = `issuer keys not fetched yet from AUTH_JWKS_URL (${why})`;
         log.warn({ url, retryInMs: delayMs }, reason);
         if (!closed) timer = setTimeout(() => attempt(Math.min(delayMs * 2, MAX_RETRY_MS)), delayMs).unref();
       },

@@ -153,11 +153,17 @@ describe("the container image, built without a container engine", () => {
       cwd: image.workdir,
       env: { ...env, HOME: root, npm_config_update_notifier: "false" },
     });
-    const [, pid] = await npm.waitFor(/"pid":(\d+),"msg":"gateway listening"/);
-    expect(readFileSync(join(image.workdir, "dist/.built"), "utf8")).toBe(built);
-    npm.child.kill("SIGTERM");
-    await npm.exited;
-    await eventually(() => !existsSync(`/proc/${pid}`));
-    expect(npm.output()).toContain('"msg":"shutdown complete"');
+    let pid: string | undefined;
+    try {
+      [, pid] = await npm.waitFor(/"pid":(\d+),"msg":"gateway listening"/);
+      expect(readFileSync(join(image.workdir, "dist/.built"), "utf8")).toBe(built);
+      npm.child.kill("SIGTERM");
+      await npm.exited;
+      await eventually(() => !existsSync(`/proc/${pid}`));
+      expect(npm.output()).toContain('"msg":"shutdown complete"');
+    } finally {
+      if (npm.child.exitCode === null) npm.child.kill("SIGKILL");
+      if (pid !== undefined && existsSync(`/proc/${pid}`)) process.kill(Number(pid), "SIGKILL");
+    }
   });
 });

@@ -19,6 +19,8 @@ let dir: string;
 let issuer: TestIssuer;
 let database: TestDatabase;
 const started: Child[] = [];
+/** Gateways started by npm, to end if a test fails before they stop. */
+const npmGateways: number[] = [];
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "userinfo-shutdown-"));
@@ -29,6 +31,7 @@ beforeAll(async () => {
 });
 afterEach(() => {
   for (const { child } of started.splice(0)) if (child.exitCode === null) child.kill("SIGKILL");
+  for (const pid of npmGateways.splice(0)) if (isRunning(pid)) process.kill(pid, "SIGKILL");
 });
 afterAll(async () => {
   await database?.close();
@@ -82,6 +85,7 @@ describe("npm start", () => {
     });
     started.push(npm);
     const [, pid] = await npm.waitFor(/"pid":(\d+),"msg":"gateway listening"/);
+    npmGateways.push(Number(pid));
     return { npm, pid: Number(pid) };
   };
 
@@ -266,5 +270,5 @@ describe("on the embedded database", () => {
     // PostgreSQL removes its postmaster.pid when it has stopped.
     expect(existsSync(join(dataDir, "pgdata", "postmaster.pid"))).toBe(false);
     await ended;
-  });
+  }, 90_000);
 });

@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type Child, eventually, spawnChild, startArguments } from "../support/child.js";
 import { createTestDatabase, type TestDatabase } from "../support/database.js";
 import { createTestIssuer, type TestIssuer } from "../support/issuer.js";
-import { childEnv, cli, runGatewayToExit } from "../support/process.js";
+import { childEnv, runGatewayToExit } from "../support/process.js";
 
 // How the gateway starts, or refuses to: the configuration guards of SPEC 6, .env, the CLI's development key, logs.
 
@@ -123,7 +123,7 @@ describe("readiness and warnings", () => {
       "NODE_ENV=production on the embedded database in DATA_DIR: it serves this one process only; set DATABASE_URL to a PostgreSQL server for production",
     );
     expect(gateway.output().match(/on the embedded database in DATA_DIR/g)).toHaveLength(1);
-  });
+  }, 90_000);
 });
 
 describe(".env", () => {
@@ -155,10 +155,20 @@ describe(".env", () => {
 });
 
 describe("cli token", () => {
+  /** The built CLI, `node dist/cli.js` (the source one, through tsx, is the other process tests' `cli`). */
+  const cli = (args: string[], env: Record<string, string>) => {
+    const result = spawnSync(process.execPath, [join(ROOT, "dist/cli.js"), ...args], {
+      cwd: ROOT,
+      env: childEnv(env),
+      encoding: "utf8",
+    });
+    return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+  };
+
   it("refuses a DATA_DIR without the development key unless --create-key; the gateway there accepts the token", async () => {
     const dataDir = mkdtempSync(join(dir, "key-"));
-    const refused = await cli(["token", "keyed"], { DATA_DIR: dataDir });
-    expect(refused).toMatchObject({
+    const refused = cli(["token", "keyed"], { DATA_DIR: dataDir });
+    expect(refused).toEqual({
       code: 1,
       stdout: "",
       stderr:
@@ -166,7 +176,7 @@ describe("cli token", () => {
         "accept the token (it creates the key on its first start), or pass --create-key to create one there\n",
     });
     expect(existsSync(join(dataDir, "dev-issuer-key.json"))).toBe(false);
-    const created = await cli(["token", "keyed", "--create-key"], { DATA_DIR: dataDir });
+    const created = cli(["token", "keyed", "--create-key"], { DATA_DIR: dataDir });
     expect(created.code).toBe(0);
     const gateway = spawnGateway({ DATA_DIR: dataDir, DATABASE_URL: database.url });
     const url = await listening(gateway);
