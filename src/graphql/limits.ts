@@ -44,6 +44,16 @@ export const GRAPHQL_LIMITS = {
  */
 export const MAX_SELECTION_DEPTH = 15;
 
+/** The largest introspection query tools send: `getIntrospectionQuery` with every option. */
+export const FULL_INTROSPECTION_QUERY = getIntrospectionQuery({
+  descriptions: true,
+  inputValueDeprecation: true,
+  schemaDescription: true,
+  specifiedByUrl: true,
+  directiveIsRepeatable: true,
+  oneOf: true,
+});
+
 /**
  * How many values a document's answer may hold at most, as bounded from the document and the schema before it runs:
  * twice the bound of the full introspection query (`getIntrospectionQuery` with every option), so that GraphiQL and
@@ -51,15 +61,7 @@ export const MAX_SELECTION_DEPTH = 15;
  * values: the bound counts every list at its longest); the real answer of any admitted document stays a few MB.
  */
 export function maxResultValues(schema: GraphQLSchema): number {
-  const full = getIntrospectionQuery({
-    descriptions: true,
-    inputValueDeprecation: true,
-    schemaDescription: true,
-    specifiedByUrl: true,
-    directiveIsRepeatable: true,
-    oneOf: true,
-  });
-  const [measure] = measureOperations(schema, introspectionListLengths(schema), parse(full));
+  const [measure] = measureOperations(schema, introspectionListLengths(schema), parse(FULL_INTROSPECTION_QUERY));
   return 2 * (measure?.values ?? 0);
 }
 

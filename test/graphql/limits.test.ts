@@ -1,6 +1,5 @@
-import { getIntrospectionQuery } from "graphql";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MAX_SELECTION_DEPTH, maxResultValues } from "../../src/graphql/limits.js";
+import { FULL_INTROSPECTION_QUERY, MAX_SELECTION_DEPTH, maxResultValues } from "../../src/graphql/limits.js";
 import { schema } from "../../src/graphql/schema.js";
 import { createTestGateway, type TestGateway } from "../support/gateway.js";
 
@@ -33,14 +32,7 @@ function ofTypeChain(levels: number): string {
   return inner;
 }
 
-const FULL_INTROSPECTION = getIntrospectionQuery({
-  descriptions: true,
-  inputValueDeprecation: true,
-  schemaDescription: true,
-  specifiedByUrl: true,
-  directiveIsRepeatable: true,
-  oneOf: true,
-});
+const FULL_INTROSPECTION = FULL_INTROSPECTION_QUERY;
 
 describe("introspection, when on", () => {
   it("answers the full introspection query that GraphiQL and code generators send", async () => {
