@@ -24,9 +24,10 @@ async function listen(config: Config, server: Server): Promise<string> {
  * and whatever still runs after `timeoutMs` is cut.
  * @returns whether connections had to be cut.
  */
-async function stopListening(server: Server, timeoutMs: number): Promise<boolean> {
+async function stopListening(server: Server, timeoutMs: number, log: Logger): Promise<boolean> {
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
+  log.info("no longer accepting connections: waiting for in-flight requests");
   let cut = false;
   const timer = setTimeout(() => {
     cut = true;
@@ -60,7 +61,7 @@ try {
   shutdown.closeWith(async (progress) => {
     gateway.drain();
     progress("in-flight requests");
-    if (await stopListening(server, config.shutdownTimeoutMs)) {
+    if (await stopListening(server, config.shutdownTimeoutMs, log)) {
       log.warn(
         { timeoutMs: config.shutdownTimeoutMs },
         "requests still running after SHUTDOWN_TIMEOUT_MS: their connections were closed",

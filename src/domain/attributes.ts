@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { DomainError } from "./errors.js";
 
 /** The OIDC standard claims (OpenID Connect Core 5.1) plus the built-ins Tencent CIAM knows. */
 export const STANDARD_CLAIMS = [
@@ -101,6 +102,29 @@ export function isEmailAddress(input: string): boolean {
 
 /** The form an email is compared and made unique in. */
 export const emailKey = (email: string): string => email.toLowerCase();
+
+/** A new email or phone number: the value stored, and the target its OTP challenges are bound to. */
+export interface Address {
+  /** As the user gave it (email) or normalized (the bare 11-digit phone number). */
+  readonly value: string;
+  /** The phone number, or the email in lower case. */
+  readonly target: string;
+}
+
+/**
+ * The address a client gave for `attribute` (an update or a send), normalized by the rules above.
+ * @throws DomainError `malformed_phone_number` / `malformed_email` for anything else - `null` and other JSON types
+ *   included: an address cannot be removed
+ */
+export function addressOf(attribute: VerifiedAttribute, given: unknown): Address {
+  if (typeof given === "string") {
+    if (attribute === "phone_number") {
+      const phone = normalizePhoneNumber(given);
+      if (phone !== undefined) return { value: phone, target: phone };
+    } else if (isEmailAddress(given)) return { value: given, target: emailKey(given) };
+  }
+  throw new DomainError(attribute === "email" ? "malformed_email" : "malformed_phone_number", { field: attribute });
+}
 
 const REJECTED_ZONES = /^(?:posixrules|localtime|factory|posix\/.*|right\/.*)$/i;
 const ZONE_SHAPE = /^[A-Za-z][A-Za-z0-9_+-]*(?:\/[A-Za-z0-9_+-]+){0,2}$/;

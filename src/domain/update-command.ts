@@ -1,11 +1,10 @@
 import {
+  type Address,
+  addressOf,
   type CustomAttributeDefinition,
   type CustomValue,
   customRule,
-  emailKey,
-  isEmailAddress,
   isWellFormed,
-  normalizePhoneNumber,
   PROFILE_ATTRIBUTES,
   type ProfileAttribute,
   profileRules,
@@ -48,12 +47,8 @@ export interface UpdateCommand {
 }
 
 /** A proven identifier change: the value to store, the target its OTP was sent to, and the OTP. */
-export interface VerifiedChange {
+export interface VerifiedChange extends Address {
   readonly attribute: VerifiedAttribute;
-  /** As the user gave it (email) or normalized (the bare 11-digit phone number). */
-  readonly value: string;
-  /** The form OTP challenges are bound to: the phone number, or the email in lower case. */
-  readonly target: string;
   readonly otpToken: string;
   readonly otp: string;
 }
@@ -97,13 +92,9 @@ export function validateUpdate(command: UpdateCommand, definitions: readonly Cus
   for (const attribute of ["phone_number", "email"] as const) checkCompanions(attribute, changeOf(command, attribute));
 
   // Malformed addresses are reported before any other illegal value, phone number first.
-  const phone = identifier(command.phoneNumber, "phone_number", (v) => {
-    const normalized = normalizePhoneNumber(v);
-    return normalized === undefined ? undefined : { value: normalized, target: normalized };
-  });
-  const email = identifier(command.email, "email", (v) =>
-    isEmailAddress(v) ? { value: v, target: emailKey(v) } : undefined,
-  );
+  const phone =
+    command.phoneNumber?.value === undefined ? undefined : addressOf("phone_number", command.phoneNumber.value);
+  const email = command.email?.value === undefined ? undefined : addressOf("email", command.email.value);
   const verified = [
     ...(phone ? [withOtp("phone_number", command.phoneNumber!, phone)] : []),
     ...(email ? [withOtp("email", command.email!, email)] : []),
@@ -152,25 +143,7 @@ function checkCompanions(attribute: VerifiedAttribute, change: IdentifierChange 
   }
 }
 
-function identifier(
-  change: IdentifierChange | undefined,
-  attribute: VerifiedAttribute,
-  normalize: (value: string) => { value: string; target: string } | undefined,
-): { value: string; target: string } | undefined {
-  if (change?.value === undefined) return undefined;
-  // null would remove the attribute, which is not allowed: it is as malformed as any other non-address.
-  const normalized = typeof change.value === "string" ? normalize(change.value) : undefined;
-  if (normalized === undefined) {
-    throw new DomainError(attribute === "email" ? "malformed_email" : "malformed_phone_number", { field: attribute });
-  }
-  return normalized;
-}
-
-function withOtp(
-  attribute: VerifiedAttribute,
-  change: IdentifierChange,
-  value: { value: string; target: string },
-): VerifiedChange {
+function withOtp(attribute: VerifiedAttribute, change: IdentifierChange, value: Address): VerifiedChange {
   const { token, code } = VERIFIED_ATTRIBUTES[attribute];
   if (typeof change.otpToken !== "string" || !isWellFormed(change.otpToken)) throw illegal(token);
   if (typeof change.otp !== "string" || !isWellFormed(change.otp)) throw illegal(code);

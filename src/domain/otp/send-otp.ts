@@ -1,4 +1,4 @@
-import { type Channel, emailKey, isEmailAddress, normalizePhoneNumber } from "../attributes.js";
+import { addressOf, type Channel } from "../attributes.js";
 import { DomainError, invalidRequest } from "../errors.js";
 import { type Clock, DeliveryFailure, type OtpSender, type RateLimit, type Store } from "../ports.js";
 import type { OtpRequester } from "../requesters.js";
@@ -59,17 +59,9 @@ function validateSend(command: SendOtpCommand, requester: OtpRequester): Deliver
   if ((command.phoneNumber === undefined) === (command.email === undefined)) {
     throw invalidRequest("Exactly one of phone_number and email is required.");
   }
-  let delivery: Delivery;
-  if (command.phoneNumber !== undefined) {
-    const phone = typeof command.phoneNumber === "string" ? normalizePhoneNumber(command.phoneNumber) : undefined;
-    if (phone === undefined) throw new DomainError("malformed_phone_number", { field: "phone_number" });
-    delivery = { usage: usage as OtpUsage, channel: "sms", to: phone, target: phone };
-  } else {
-    const email = command.email;
-    if (typeof email !== "string" || !isEmailAddress(email))
-      throw new DomainError("malformed_email", { field: "email" });
-    delivery = { usage: usage as OtpUsage, channel: "email", to: email, target: emailKey(email) };
-  }
+  const channel = command.phoneNumber !== undefined ? "sms" : "email";
+  const address = addressOf(channel === "sms" ? "phone_number" : "email", command.phoneNumber ?? command.email);
+  const delivery: Delivery = { usage: usage as OtpUsage, channel, to: address.value, target: address.target };
   if (requester.kind === "user" && delivery.usage !== UPDATE_USERINFO) {
     throw invalidRequest("With a user access token, usage must be update_userinfo.", "usage");
   }
