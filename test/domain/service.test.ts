@@ -43,7 +43,9 @@ function memoryStore() {
         return record;
       },
       write: async (sub, changes, { createIfMissing, audit, expectedVersions }) => {
-        const current = s.users.get(sub) ?? (createIfMissing ? emptyUser(sub, changes.updatedAt) : undefined);
+        const stored = s.users.get(sub);
+        // A created profile starts at version 1 with the changes in it, as the database's insert does.
+        const current = stored ?? (createIfMissing ? { ...emptyUser(sub, changes.updatedAt), version: 0 } : undefined);
         if (current === undefined) return null;
         if (expectedVersions !== undefined && !expectedVersions.includes(current.version)) return null;
         for (const other of s.users.values()) {
@@ -178,7 +180,7 @@ describe("user-info service with fake ports", () => {
     expect(memory.challenges().map((c) => c.attempts)).toEqual([1, 2]);
     expect(await codeOf(service.updateUserInfo(alice, body(phone.code, email.code)))).toBe("ok");
     expect(memory.challenges().every((c) => c.consumedAt !== null)).toBe(true);
-    expect(memory.user("alice")).toMatchObject({ phoneNumber: "13800138000", email: "a@example.com", version: 2 });
+    expect(memory.user("alice")).toMatchObject({ phoneNumber: "13800138000", email: "a@example.com", version: 1 });
   });
 
   it("maps a unique violation to duplicate_* and consumes nothing", async () => {
@@ -212,6 +214,7 @@ describe("user-info service with fake ports", () => {
 describe("safe writes with fake ports (SPEC 5.1, 5.3, 5.6)", () => {
   it("checks If-Match after the values and before any code: a stale version counts no wrong code", async () => {
     const { service, alice, otp, codeOf, memory } = setup();
+    await service.userInfo(alice);
     await service.updateUserInfo(alice, { profile: { nickname: "one" } });
     const email = await otp("email", "a@example.com");
     const change = (code: string): UpdateCommand => ({
@@ -268,8 +271,8 @@ describe("safe writes with fake ports (SPEC 5.1, 5.3, 5.6)", () => {
     const { service, alice } = setup(true, { claimsByScope: true });
     const phone = { ...alice, scopes: ["openid", "phone"] };
     await service.updateUserInfo(alice, { profile: { name: "Alice", locale: "en-US" } });
-    expect(await service.userInfo(alice)).toEqual({ sub: "alice", customAttributes: {}, version: 2 });
-    expect(await service.userInfo(phone)).toEqual({ sub: "alice", customAttributes: {}, version: 2 });
+    expect(await service.userInfo(alice)).toEqual({ sub: "alice", customAttributes: {}, version: 1 });
+    expect(await service.userInfo(phone)).toEqual({ sub: "alice", customAttributes: {}, version: 1 });
     const profile = await service.userInfo({ ...alice, scopes: ["openid", "profile"] });
     expect(profile).toMatchObject({ sub: "alice", name: "Alice", locale: "en-US" });
     expect(profile.updatedAt).toBeInstanceOf(Date);
