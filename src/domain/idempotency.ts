@@ -42,7 +42,11 @@ export function createIdempotency({ keys, clock, ttlSeconds, onKeepFailure }: Id
     if (!KEY.test(request.key)) throw invalidRequest("Invalid Idempotency-Key.");
     const owner = randomUUID();
     const now = clock.now();
-    const held = await keys.claim(request, owner, now, new Date(now.getTime() + IDEMPOTENCY_LEASE_MS));
+    const held = await keys.claim(request, owner, {
+      now,
+      leaseUntil: new Date(now.getTime() + IDEMPOTENCY_LEASE_MS),
+      expiresAt: new Date(now.getTime() + ttlSeconds * 1000),
+    });
     if (held !== null) {
       if (held.fingerprint !== request.fingerprint) {
         throw new DomainError("invalid_request", {
@@ -67,7 +71,7 @@ export function createIdempotency({ keys, clock, ttlSeconds, onKeepFailure }: Id
     }
     try {
       if (result.status >= 500) await keys.release(request, owner);
-      else await keys.keep(request, owner, result, new Date(clock.now().getTime() + ttlSeconds * 1000));
+      else await keys.keep(request, owner, result);
     } catch (error) {
       // The request did what it did: its answer goes out; a repeat meets the lease, then runs again.
       onKeepFailure?.(error);

@@ -181,12 +181,17 @@ export interface HeldKey {
 /** Idempotency keys, shared by every gateway process. */
 export interface IdempotencyRepository {
   /**
-   * Claims the key for `owner` until `leaseUntil`, unless an unexpired row holds it.
+   * Claims the key for `owner`, unless a row holds it that has not expired and is not an abandoned claim (no answer
+   * after `leaseUntil`). The claim holds until `leaseUntil`; a kept answer until `expiresAt`.
    * @returns `null` when claimed, else what holds it
    */
-  claim(request: IdempotentRequest, owner: string, now: Date, leaseUntil: Date): Promise<HeldKey | null>;
-  /** Keeps `answer` for the key `owner` claimed, until `expiresAt`. */
-  keep(request: IdempotentRequest, owner: string, answer: KeptAnswer, expiresAt: Date): Promise<void>;
+  claim(
+    request: IdempotentRequest,
+    owner: string,
+    times: { readonly now: Date; readonly leaseUntil: Date; readonly expiresAt: Date },
+  ): Promise<HeldKey | null>;
+  /** Keeps `answer` for the key `owner` claimed. */
+  keep(request: IdempotentRequest, owner: string, answer: KeptAnswer): Promise<void>;
   /** Gives up a claim without an answer to keep. */
   release(request: IdempotentRequest, owner: string): Promise<void>;
   /** Deletes keys that expired before `before`; returns how many. */

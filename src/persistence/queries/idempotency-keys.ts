@@ -1,7 +1,7 @@
 import type { HeldKey, IdempotencyRepository, KeptAnswer } from "../../domain/ports.js";
 import { type Executor, Prisma } from "../database.js";
 
-// Statements on `idempotency_keys`.
+// Statements on `idempotency_keys`. Keeping an answer changes no indexed column (a HOT update; see the migration).
 
 interface HeldRow {
   fingerprint: string;
@@ -18,31 +18,33 @@ const heldOf = (row: HeldRow): HeldKey => ({
 /** The domain's {@link IdempotencyRepository} on `db`. */
 export function idempotencyKeyQueries(db: Executor): IdempotencyRepository {
   return {
-    async claim({ scope, key, fingerprint }, owner, now, leaseUntil) {
+    async claim({ scope, key, fingerprint }, owner, { now, leaseUntil, expiresAt }) {
       // Twice at most: a row seen as taken may be released (or expire) before it is read.
       for (let attempt = 0; attempt < 2; attempt++) {
-        // An expired row is taken over by the same statement: one round trip for a new key.
+        // An expired row, or a claim abandoned past its lease, is taken over by the same statement: one round trip.
         const claimed = await db.query(Prisma.sql`
-          INSERT INTO idempotency_keys (scope, key, fingerprint, owner, expires_at, created_at)
-          VALUES (${scope}, ${key}, ${fingerprint}, ${owner}::uuid, ${leaseUntil}, ${now})
+          INSERT INTO idempotency_keys (scope, key, fingerprint, owner, lease_until, expires_at, created_at)
+          VALUES (${scope}, ${key}, ${fingerprint}, ${owner}::uuid, ${leaseUntil}, ${expiresAt}, ${now})
           ON CONFLICT (scope, key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, owner = EXCLUDED.owner,
-            status = NULL, headers = NULL, body = NULL, expires_at = EXCLUDED.expires_at,
-            created_at = EXCLUDED.created_at
+            lease_until = EXCLUDED.lease_until, status = NULL, headers = NULL, body = NULL,
+            expires_at = EXCLUDED.expires_at, created_at = EXCLUDED.created_at
           WHERE idempotency_keys.expires_at <= EXCLUDED.created_at
+             OR (idempotency_keys.status IS NULL AND idempotency_keys.lease_until <= EXCLUDED.created_at)
           RETURNING 1`);
         if (claimed.length === 1) return null;
         const [held] = await db.query<HeldRow>(Prisma.sql`
           SELECT fingerprint, status, headers, body FROM idempotency_keys
-          WHERE scope = ${scope} AND key = ${key} AND expires_at > ${now}`);
+          WHERE scope = ${scope} AND key = ${key} AND expires_at > ${now}
+            AND (status IS NOT NULL OR lease_until > ${now})`);
         if (held !== undefined) return heldOf(held);
       }
       // Released and claimed again in between, twice: as busy as a request still running.
       return { fingerprint, answer: null };
     },
-    async keep({ scope, key }, owner, answer: KeptAnswer, expiresAt) {
+    async keep({ scope, key }, owner, answer: KeptAnswer) {
       await db.query(Prisma.sql`
         UPDATE idempotency_keys SET status = ${answer.status}, headers = ${JSON.stringify(answer.headers)}::jsonb,
-          body = ${answer.body}, expires_at = ${expiresAt}
+          body = ${answer.body}
         WHERE scope = ${scope} AND key = ${key} AND owner = ${owner}::uuid`);
     },
     async release({ scope, key }, owner) {
@@ -52,7 +54,11 @@ export function idempotencyKeyQueries(db: Executor): IdempotencyRepository {
     },
     async purgeExpired(before) {
       const rows = await db.query<{ n: number }>(Prisma.sql`
-        WITH purged AS (DELETE FROM idempotency_keys WHERE expires_at < ${before} RETURNING 1)
+        WITH purged AS (
+          DELETE FROM idempotency_keys
+          WHERE expires_at < ${before} OR (status IS NULL AND lease_until < ${before})
+          RETURNING 1
+        )
         SELECT count(*)::int AS n FROM purged`);
       return rows[0]?.n ?? 0;
     },
