@@ -282,8 +282,12 @@ describe("5.2 Idempotency-Key", () => {
     const sub = fresh("busy");
     const key = { "idempotency-key": "busy-1" };
     const release = sender.hold();
-    const first = send(sub, { usage: "update_userinfo", email: `${sub}@example.com` }, key, gw);
+    // Two at once on one gateway: their claims share a statement, and only one of them runs.
+    const [first, twin] = [0, 1].map(() =>
+      send(sub, { usage: "update_userinfo", email: `${sub}@example.com` }, key, gw),
+    ) as [ReturnType<typeof send>, ReturnType<typeof send>];
     try {
+      expect((await twin).status).toBe(409);
       await expect.poll(() => gw.prisma.idempotencyKey.count({ where: { key: "busy-1" } })).toBe(1);
       for (const target of [gw, other]) {
         const busy = await send(sub, { usage: "update_userinfo", email: `${sub}@example.com` }, key, target);

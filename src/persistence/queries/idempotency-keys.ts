@@ -1,7 +1,10 @@
-import type { HeldKey, IdempotencyRepository, KeptAnswer } from "../../domain/ports.js";
+import type { HeldKey, IdempotencyRepository, IdempotentRequest, KeptAnswer } from "../../domain/ports.js";
+import { batched } from "../batch.js";
 import { type Executor, Prisma } from "../database.js";
 
-// Statements on `idempotency_keys`. Keeping an answer changes no indexed column (a HOT update; see the migration).
+// Statements on `idempotency_keys`. Claims and kept answers of concurrent requests share one statement each
+// (`batched`): a keyed request costs its own write plus a share of two statements. Keeping an answer changes no
+// indexed column (a HOT update; see the migration).
 
 interface HeldRow {
   fingerprint: string;
@@ -15,38 +18,68 @@ const heldOf = (row: HeldRow): HeldKey => ({
   answer: row.status === null ? null : { status: row.status, headers: row.headers ?? {}, body: row.body ?? "" },
 });
 
-/** The domain's {@link IdempotencyRepository} on `db`. */
+interface ClaimRow {
+  readonly request: IdempotentRequest;
+  readonly owner: string;
+  readonly now: Date;
+  readonly leaseUntil: Date;
+  readonly expiresAt: Date;
+}
+
+const identity = ({ scope, key }: Pick<IdempotentRequest, "scope" | "key">) => JSON.stringify([scope, key]);
+
+/** The domain's {@link IdempotencyRepository} on `db` (statements outside transactions). */
 export function idempotencyKeyQueries(db: Executor): IdempotencyRepository {
+  /** Claims each key unless a live row holds it (an expired row, or a claim abandoned past its lease, is taken over). */
+  const claimAll = batched<ClaimRow, boolean>(async (rows) => {
+    // A key twice in one batch: the later request finds the earlier one running.
+    const first = new Map<string, ClaimRow>();
+    for (const row of rows) if (!first.has(identity(row.request))) first.set(identity(row.request), row);
+    const unique = [...first.values()];
+    const claimed = await db.query<{ scope: string; key: string }>(Prisma.sql`
+      INSERT INTO idempotency_keys (scope, key, fingerprint, owner, lease_until, expires_at, created_at)
+      SELECT * FROM unnest(
+        ${unique.map((r) => r.request.scope)}::text[], ${unique.map((r) => r.request.key)}::text[],
+        ${unique.map((r) => r.request.fingerprint)}::text[], ${unique.map((r) => r.owner)}::uuid[],
+        ${unique.map((r) => r.leaseUntil)}::timestamptz[], ${unique.map((r) => r.expiresAt)}::timestamptz[],
+        ${unique.map((r) => r.now)}::timestamptz[])
+      ON CONFLICT (scope, key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, owner = EXCLUDED.owner,
+        lease_until = EXCLUDED.lease_until, status = NULL, headers = NULL, body = NULL,
+        expires_at = EXCLUDED.expires_at, created_at = EXCLUDED.created_at
+      WHERE idempotency_keys.expires_at <= EXCLUDED.created_at
+         OR (idempotency_keys.status IS NULL AND idempotency_keys.lease_until <= EXCLUDED.created_at)
+      RETURNING scope, key`);
+    const won = new Set(claimed.map(identity));
+    return rows.map((row) => won.has(identity(row.request)) && first.get(identity(row.request)) === row);
+  });
+
+  const keepAll = batched<{ request: IdempotentRequest; owner: string; answer: KeptAnswer }, void>(async (rows) => {
+    await db.query(Prisma.sql`
+      UPDATE idempotency_keys AS k SET status = v.status, headers = v.headers::jsonb, body = v.body
+      FROM unnest(
+        ${rows.map((r) => r.request.scope)}::text[], ${rows.map((r) => r.request.key)}::text[],
+        ${rows.map((r) => r.owner)}::uuid[], ${rows.map((r) => r.answer.status)}::int[],
+        ${rows.map((r) => JSON.stringify(r.answer.headers))}::text[], ${rows.map((r) => r.answer.body)}::text[]
+      ) AS v(scope, key, owner, status, headers, body)
+      WHERE k.scope = v.scope AND k.key = v.key AND k.owner = v.owner`);
+    return rows.map(() => undefined);
+  });
+
   return {
-    async claim({ scope, key, fingerprint }, owner, { now, leaseUntil, expiresAt }) {
+    async claim(request, owner, { now, leaseUntil, expiresAt }) {
       // Twice at most: a row seen as taken may be released (or expire) before it is read.
       for (let attempt = 0; attempt < 2; attempt++) {
-        // An expired row, or a claim abandoned past its lease, is taken over by the same statement: one round trip.
-        const claimed = await db.query(Prisma.sql`
-          INSERT INTO idempotency_keys (scope, key, fingerprint, owner, lease_until, expires_at, created_at)
-          VALUES (${scope}, ${key}, ${fingerprint}, ${owner}::uuid, ${leaseUntil}, ${expiresAt}, ${now})
-          ON CONFLICT (scope, key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, owner = EXCLUDED.owner,
-            lease_until = EXCLUDED.lease_until, status = NULL, headers = NULL, body = NULL,
-            expires_at = EXCLUDED.expires_at, created_at = EXCLUDED.created_at
-          WHERE idempotency_keys.expires_at <= EXCLUDED.created_at
-             OR (idempotency_keys.status IS NULL AND idempotency_keys.lease_until <= EXCLUDED.created_at)
-          RETURNING 1`);
-        if (claimed.length === 1) return null;
+        if (await claimAll({ request, owner, now, leaseUntil, expiresAt })) return null;
         const [held] = await db.query<HeldRow>(Prisma.sql`
           SELECT fingerprint, status, headers, body FROM idempotency_keys
-          WHERE scope = ${scope} AND key = ${key} AND expires_at > ${now}
+          WHERE scope = ${request.scope} AND key = ${request.key} AND expires_at > ${now}
             AND (status IS NOT NULL OR lease_until > ${now})`);
         if (held !== undefined) return heldOf(held);
       }
       // Released and claimed again in between, twice: as busy as a request still running.
-      return { fingerprint, answer: null };
+      return { fingerprint: request.fingerprint, answer: null };
     },
-    async keep({ scope, key }, owner, answer: KeptAnswer) {
-      await db.query(Prisma.sql`
-        UPDATE idempotency_keys SET status = ${answer.status}, headers = ${JSON.stringify(answer.headers)}::jsonb,
-          body = ${answer.body}
-        WHERE scope = ${scope} AND key = ${key} AND owner = ${owner}::uuid`);
-    },
+    keep: (request, owner, answer) => keepAll({ request, owner, answer }),
     async release({ scope, key }, owner) {
       await db.query(
         Prisma.sql`DELETE FROM idempotency_keys WHERE scope = ${scope} AND key = ${key} AND owner = ${owner}::uuid`,
