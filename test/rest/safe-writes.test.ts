@@ -15,14 +15,14 @@ function controlledSender(): OtpSender & {
     messages: [] as OtpMessage[],
     failing: false,
     hold() {
-      let release = () => undefined as void;
+      let open: () => void = () => undefined;
       gate = new Promise<void>((resolve) => {
-        release = () => {
-          gate = undefined;
-          resolve();
-        };
+        open = resolve;
       });
-      return release;
+      return () => {
+        gate = undefined;
+        open();
+      };
     },
     async send(message: OtpMessage) {
       if (gate !== undefined) await gate;
