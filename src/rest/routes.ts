@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { Response } from "@whatwg-node/fetch";
 import type { Plugin } from "graphql-yoga";
 import type { JSONWebKeySet } from "jose";
@@ -65,7 +66,10 @@ export function createRestRoutes(deps: RestDeps): Map<string, Handler> {
         scope: JSON.stringify(["rest", ...scope]),
         key,
         // Compared as parsed JSON; a body that is not JSON, byte for byte.
-        fingerprint: parsed === undefined ? `raw:${body.toString("base64url")}` : jsonFingerprint(parsed),
+        fingerprint:
+          parsed === undefined
+            ? `raw:${createHash("sha256").update(body).digest("base64url")}`
+            : jsonFingerprint(parsed),
       },
       async () => keptOf(await handle(json).catch((error: unknown) => responseForError(error, log))),
     );
