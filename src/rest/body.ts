@@ -3,6 +3,9 @@ import { invalidRequest } from "../domain/errors.js";
 const isJsonType = (contentType: string | null) =>
   contentType !== null && /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(contentType.trim());
 
+/** Decoder of request bodies; `fatal`: malformed UTF-8 is refused rather than replaced. Stateless between calls. */
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+
 /**
  * Reads a JSON request body. Its size was bounded before: the HTTP handler reads bodies up to its limit
  * (`src/http-server.ts`) before a route sees them.
@@ -12,13 +15,12 @@ export async function readJsonBody(request: Request): Promise<unknown> {
   if (!isJsonType(request.headers.get("content-type"))) {
     throw invalidRequest("Content-Type must be application/json.");
   }
-  const chunks: Uint8Array[] = [];
-  if (request.body !== null) {
-    for await (const chunk of request.body as unknown as AsyncIterable<Uint8Array>) chunks.push(chunk);
-  }
+  // The whole body at once: the HTTP handler hands it over as a Buffer, which `arrayBuffer()` returns as it is, where
+  // iterating `request.body` would wrap it in a stream first (a Readable, a ReadableStream and a Proxy per request).
+  const bytes = await request.arrayBuffer();
   let text: string;
   try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(Buffer.concat(chunks));
+    text = UTF8.decode(bytes);
   } catch {
     throw invalidRequest("The request body is not valid UTF-8.");
   }
