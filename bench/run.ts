@@ -108,12 +108,28 @@ const median = (values: readonly number[]) => {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 };
 
-/** One measurement: requests/s summed over the targets, the worst target's p50/p99, failed requests. */
+/**
+ * One measurement: requests/s summed over the targets, the worst target's p50/p99, failed requests, and the CPU time
+ * the serving processes spent per request (user + system, from /proc; less sensitive to a busy machine than req/s).
+ */
 interface Measured {
   rps: number;
   p50: number;
   p99: number;
   errors: number;
+  cpuUs: number;
+}
+
+/** A process serving HTTP: its base URL and the child process. */
+interface Target {
+  readonly base: string;
+  readonly child: ChildProcess;
+}
+
+/** CPU seconds (user + system) a process has used so far. */
+function cpuSeconds(pid: number | undefined): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 /** A request kind: its method, path and body. */
@@ -128,13 +144,15 @@ interface Kind {
  * token of `tokens`.
  */
 async function load(
-  bases: readonly string[],
+  targets: readonly Target[],
   kind: Kind,
   tokens: readonly string[],
   connections: number,
   seconds: number,
 ): Promise<Measured> {
   let i = 0;
+  const bases = targets.map((t) => t.base);
+  const cpuBefore = targets.reduce((sum, t) => sum + cpuSeconds(t.child.pid), 0);
   const results = await Promise.all(
     bases.map((base, b) =>
       autocannon({
@@ -157,7 +175,10 @@ async function load(
       }),
     ),
   );
+  const cpu = targets.reduce((sum, t) => sum + cpuSeconds(t.child.pid), 0) - cpuBefore;
+  const requests = results.reduce((sum, r) => sum + r.requests.total, 0);
   return {
+    cpuUs: requests === 0 ? 0 : (cpu * 1e6) / requests,
     rps: results.reduce((sum, r) => sum + r.requests.average, 0),
     p50: Math.max(...results.map((r) => r.latency.p50)),
     p99: Math.max(...results.map((r) => r.latency.p99)),
@@ -167,14 +188,14 @@ async function load(
 
 /** A warm-up (JIT, pools, token caches: every token once), then the measured run. */
 async function measure(
-  bases: readonly string[],
+  targets: readonly Target[],
   kind: Kind,
   tokens: readonly string[],
   connections: number,
   seconds: number,
 ): Promise<Measured> {
-  await load(bases, kind, tokens, connections, WARM_UP_SECONDS);
-  return load(bases, kind, tokens, connections, seconds);
+  await load(targets, kind, tokens, connections, WARM_UP_SECONDS);
+  return load(targets, kind, tokens, connections, seconds);
 }
 
 /** ES256 tokens for `subs`, as the issuer would sign them (scope openid, client `bench`, an hour long). */
@@ -363,7 +384,7 @@ async function main() {
 
       interface Scenario {
         readonly name: string;
-        readonly target: { child: ChildProcess; base: string };
+        readonly target: Target;
         readonly kind: Kind;
         readonly results: Measured[];
       }
@@ -393,10 +414,10 @@ async function main() {
         // Alternate the order, so that neither side of a ratio always runs first.
         const order = round % 2 === 0 ? scenarios : [...scenarios].reverse();
         for (const s of order) {
-          const result = await measure([s.target.base], s.kind, tokens, CONNECTIONS, DURATION);
+          const result = await measure([s.target], s.kind, tokens, CONNECTIONS, DURATION);
           s.results.push(result);
           process.stderr.write(
-            `round ${round + 1}/${ROUNDS} ${s.name}: ${Math.round(result.rps)} req/s, p99 ${result.p99} ms\n`,
+            `round ${round + 1}/${ROUNDS} ${s.name}: ${Math.round(result.rps)} req/s, p99 ${result.p99} ms, ${Math.round(result.cpuUs)} us CPU/request\n`,
           );
         }
       }
@@ -457,10 +478,12 @@ async function main() {
           rps.join(" / "),
           median(s.results.map((r) => r.p50)),
           median(s.results.map((r) => r.p99)),
+          Math.round(median(s.results.map((r) => r.cpuUs))),
           s.results.reduce((sum, r) => sum + r.errors, 0),
           rssMb(s.target.child.pid),
         ];
       };
+      const cpuRatio = (a: Scenario, b: Scenario) => median(a.results.map((r, i) => r.cpuUs / b.results[i]!.cpuUs));
       const restRatio = ratio(rest, write);
       const graphqlRatio = ratio(graphql, rest);
       const getRatio = ratio(get, read);
@@ -469,8 +492,8 @@ async function main() {
       out.push(
         `${CONNECTIONS} connections, ${ROUNDS} rounds of ${DURATION} s per scenario (after ${WARM_UP_SECONDS} s warm-up), order alternating; ${USERS} users/tokens; token cache ${TOKEN_CACHE_SIZE} in gateway and fair ceilings`,
         "",
-        line(["scenario", "req/s (median)", "req/s per round", "p50 ms", "p99 ms", "errors", "RSS MB"]),
-        line(["---", "---:", "---:", "---:", "---:", "---:", "---:"]),
+        line(["scenario", "req/s (median)", "req/s per round", "p50 ms", "p99 ms", "CPU us/req", "errors", "RSS MB"]),
+        line(["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:"]),
         ...scenarios.map((s) => line(cell(s))),
         line([
           `OTP flow (send + PATCH email), ${flowConnections} clients, ${flowSeconds} s`,
@@ -478,6 +501,7 @@ async function main() {
           "-",
           pct(50),
           pct(99),
+          "-",
           flowErrors,
           rssAfterRun,
         ]),
@@ -486,6 +510,7 @@ async function main() {
         `  REST PATCH / fair write  = ${restRatio.toFixed(2)}   (target >= 0.85) ${verdict(restRatio >= 0.85)}`,
         `  GraphQL / REST PATCH     = ${graphqlRatio.toFixed(2)}   (target >= 0.90) ${verdict(graphqlRatio >= 0.9)}`,
         `  GET / fair read          = ${getRatio.toFixed(2)}   (target >= 0.85) ${verdict(getRatio >= 0.85)}`,
+        `  CPU per request, gateway / ceiling: PATCH ${cpuRatio(rest, write).toFixed(2)}, GraphQL ${cpuRatio(graphql, write).toFixed(2)}, GET ${cpuRatio(get, read).toFixed(2)}   (1.00: no overhead)`,
         `  REST PATCH / old ceiling = ${ratio(rest, old).toFixed(2)}   (reference only)`,
         `  fair write / old ceiling = ${ratio(write, old).toFixed(2)}   (what the token cache and the statement are worth)`,
         "targets:",
@@ -537,10 +562,10 @@ async function main() {
         const sample = Array.from({ length: 2000 }, (_, i) => `bench-${Math.floor(((i + 0.5) / 2000) * size)}`);
         const growthTokens = await signTokens(privateKey, sample);
         for (const processes of processCounts) {
-          const bases = gateways.slice(0, processes).map((g) => g.base);
+          const targets = gateways.slice(0, processes);
           for (const connections of connectionCounts) {
-            const patch = await measure(bases, PATCH, growthTokens, connections, seconds);
-            const get = await measure(bases, GET, growthTokens, connections, seconds);
+            const patch = await measure(targets, PATCH, growthTokens, connections, seconds);
+            const get = await measure(targets, GET, growthTokens, connections, seconds);
             rows.push({ users: size, processes, connections, patch, get });
             process.stderr.write(
               `growth ${size} users, ${processes} processes, ${connections} connections: PATCH ${Math.round(patch.rps)} req/s (p99 ${patch.p99} ms), GET ${Math.round(get.rps)} req/s (p99 ${get.p99} ms)\n`,
