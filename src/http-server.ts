@@ -28,9 +28,15 @@ export function createHttpHandler(app: App, metrics: Metrics, log: Logger): Requ
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const route = routeOf(req.url, app.routes);
       metrics.observeRequest(req.method ?? "", route, res.statusCode, seconds);
-      requestContext.run({ requestId }, () =>
-        log.info({ method: req.method, route, status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 }, "request"),
-      );
+      // Skipped whole when the level hides it (LOG_LEVEL=warn): the line's object and the context are not made.
+      if (log.isLevelEnabled("info")) {
+        requestContext.run({ requestId }, () =>
+          log.info(
+            { method: req.method, route, status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 },
+            "request",
+          ),
+        );
+      }
     });
     const path = (req.url ?? "/").split("?", 1)[0]!;
     const direct = req.method === "OPTIONS" ? undefined : app.directRoutes?.get(path);
