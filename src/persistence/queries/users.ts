@@ -44,11 +44,18 @@ export function userQueries(db: Executor): UserRepository {
   return {
     find: (sub) => one(Prisma.sql`SELECT ${USER} FROM users WHERE sub = ${sub}`),
     async provision(sub, now) {
-      // An upsert that changes nothing still returns the row, in one round trip.
-      return (await one(Prisma.sql`
-        INSERT INTO users (sub, created_at, updated_at) VALUES (${sub}, ${now}, ${now})
-        ON CONFLICT (sub) DO UPDATE SET sub = EXCLUDED.sub
-        RETURNING ${USER}`))!;
+      // One statement that reads the row when it exists (the common case: a read, where an upsert that "changes"
+      // nothing would still write a new row version) and inserts it when it does not. When two first requests of one
+      // user race, the loser's insert does nothing and its snapshot holds no row: it reads the winner's row.
+      const row = await one(Prisma.sql`
+        WITH found AS (SELECT ${USER} FROM users WHERE sub = ${sub}),
+        inserted AS (
+          INSERT INTO users (sub, created_at, updated_at) SELECT ${sub}, ${now}, ${now}
+          WHERE NOT EXISTS (SELECT 1 FROM found)
+          ON CONFLICT (sub) DO NOTHING
+          RETURNING ${USER})
+        SELECT * FROM found UNION ALL SELECT * FROM inserted`);
+      return row ?? (await one(Prisma.sql`SELECT ${USER} FROM users WHERE sub = ${sub}`))!;
     },
     async create(user) {
       return (await one(Prisma.sql`
