@@ -138,6 +138,8 @@ interface Kind {
   readonly method: "GET" | "PATCH" | "POST";
   readonly path: string;
   readonly body?: (i: number) => string;
+  /** Headers of the i-th request besides the token and the content type. */
+  readonly headers?: (i: number) => Record<string, string>;
 }
 
 /**
@@ -167,7 +169,11 @@ async function load(
               const n = i++;
               return {
                 ...req,
-                headers: { authorization: `Bearer ${tokens[n % tokens.length]}`, "content-type": "application/json" },
+                headers: {
+                  authorization: `Bearer ${tokens[n % tokens.length]}`,
+                  "content-type": "application/json",
+                  ...kind.headers?.(n),
+                },
                 ...(kind.body === undefined ? {} : { body: kind.body(n) }),
               };
             },
@@ -237,6 +243,9 @@ const graphqlNicknameBody = (i: number) =>
   });
 const PATCH: Kind = { method: "PATCH", path: "/userinfo", body: nicknameBody };
 const GET: Kind = { method: "GET", path: "/userinfo" };
+/** The same PATCH, each request with an Idempotency-Key of its own (a new key: the request runs and is kept). */
+const RUN = randomBytes(4).toString("hex");
+const KEYED_PATCH: Kind = { ...PATCH, headers: (i) => ({ "idempotency-key": `bench-${RUN}-${i}` }) };
 const GRAPHQL: Kind = { method: "POST", path: "/graphql", body: graphqlNicknameBody };
 
 const line = (cells: readonly (string | number)[]) => `| ${cells.join(" | ")} |`;
@@ -419,12 +428,14 @@ async function main() {
       const scenarios = [
         scenario("fair write ceiling: token cache + the gateway's write statement", fairWrite, PATCH),
         scenario("REST PATCH /userinfo (nickname)", gateway, PATCH),
+        scenario("REST PATCH /userinfo (nickname), a new Idempotency-Key each", gateway, KEYED_PATCH),
         scenario("GraphQL updateUserInfo (nickname)", gateway, GRAPHQL),
         scenario("fair read ceiling: token cache + SELECT by key", fairRead, GET),
         scenario("REST GET /userinfo", gateway, GET),
         scenario("old ceiling: ES256 on every request + bare UPDATE", oldCeiling, PATCH),
       ];
-      const [write, rest, graphql, read, get, old] = scenarios as [
+      const [write, rest, keyed, graphql, read, get, old] = scenarios as [
+        Scenario,
         Scenario,
         Scenario,
         Scenario,
@@ -531,6 +542,7 @@ async function main() {
         "ratios (median of the per-round ratios):",
         `  REST PATCH / fair write  = ${restRatio.toFixed(2)}   (target >= 0.85) ${verdict(restRatio >= 0.85)}`,
         `  GraphQL / REST PATCH     = ${graphqlRatio.toFixed(2)}   (target >= 0.90) ${verdict(graphqlRatio >= 0.9)}`,
+        `  keyed / REST PATCH       = ${ratio(keyed, rest).toFixed(2)}   (Idempotency-Key; target >= 0.85) ${verdict(ratio(keyed, rest) >= 0.85)}`,
         `  GET / fair read          = ${getRatio.toFixed(2)}   (target >= 0.85) ${verdict(getRatio >= 0.85)}`,
         `  CPU per request, gateway / ceiling: PATCH ${cpuRatio(rest, write).toFixed(2)}, GraphQL ${cpuRatio(graphql, write).toFixed(2)}, GET ${cpuRatio(get, read).toFixed(2)}   (1.00: no overhead)`,
         `  REST PATCH / old ceiling = ${ratio(rest, old).toFixed(2)}   (reference only)`,
