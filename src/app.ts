@@ -104,6 +104,7 @@ export function createApp(deps: AppDeps): App {
     verifyBearer,
     devJwks,
     log,
+    apiDocs: config.apiDocs,
     ...(readiness && { readiness }),
     ...(metrics && { metrics: metrics.registry }),
   });

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { createDocument, type ZodOpenApiResponseObject } from "zod-openapi";
+import { PROBLEM_JSON } from "./responses.js";
 import {
   claimsBody,
   headers,
@@ -15,9 +16,6 @@ import {
 
 type Codes = readonly [string, ...string[]];
 type Headers = Record<string, z.ZodType>;
-
-/** The media type of RFC 9457 problem details (`Accept: application/problem+json`). */
-export const PROBLEM_JSON = "application/problem+json";
 
 /** An error answer: a Tencent CIAM body, or problem details when the request accepts them. */
 function errorAnswer(status: number, description: string, codes: Codes, headerSchemas: Headers = {}) {

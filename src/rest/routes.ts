@@ -13,7 +13,9 @@ import type { Readiness } from "../observability/readiness.js";
 import { readJsonBody } from "./body.js";
 import { claimsOf } from "./claims.js";
 import { decodeSendOtpCommand, decodeUpdateCommand } from "./decode.js";
-import { errorResponse, ok, responseForError } from "./responses.js";
+import { apiDocsRoutes } from "./docs.js";
+import { openApiDocument } from "./openapi.js";
+import { errorFormatOf, errorResponse, inErrorFormat, ok, responseForError } from "./responses.js";
 
 /** What the REST face needs. */
 export interface RestDeps {
@@ -30,6 +32,8 @@ export interface RestDeps {
   readonly readiness?: () => Promise<Readiness>;
   /** The Prometheus registry served at `/metrics`; absent: no `/metrics`. */
   readonly metrics?: Registry;
+  /** Serve the API reference page at `/docs`. */
+  readonly apiDocs?: boolean;
 }
 
 type Handler = (request: Request, serverContext: unknown) => Promise<Response>;
@@ -66,6 +70,11 @@ export function createRestRoutes(deps: RestDeps): Map<string, Handler> {
     return ok({ otp_token: otpToken }, { "cache-control": "no-store" });
   });
 
+  routes.set("/openapi.json", async (request) =>
+    request.method === "GET" ? ok(openApiDocument(), { "cache-control": "no-cache" }) : methodNotAllowed("GET"),
+  );
+  if (deps.apiDocs === true) for (const [path, handler] of apiDocsRoutes(methodNotAllowed)) routes.set(path, handler);
+
   routes.set("/healthz", async () => ok({ status: "ok" }, { "cache-control": "no-store" }));
 
   routes.set("/readyz", async () => {
@@ -101,11 +110,13 @@ export function createRestRoutes(deps: RestDeps): Map<string, Handler> {
   const guarded = new Map<string, Handler>();
   for (const [path, handler] of routes) {
     guarded.set(path, async (request, serverContext) => {
+      let response: Response;
       try {
-        return await handler(request, serverContext);
+        response = await handler(request, serverContext);
       } catch (error) {
-        return responseForError(error, log);
+        response = responseForError(error, log);
       }
+      return inErrorFormat(response, errorFormatOf(request.headers.get("accept")));
     });
   }
   return guarded;
