@@ -29,8 +29,8 @@ const ajv = new Ajv2020({ strict: false, allErrors: true, validateSchema: false 
 ajv.addSchema(document, DOCUMENT_ID);
 const validators = new Map<string, ValidateFunction>();
 
-const escape = (segment: string) => segment.replaceAll("~", "~0").replaceAll("/", "~1");
-const pointer = (...segments: string[]) => `#/${segments.map(escape).join("/")}`;
+const pointerSegment = (segment: string) => segment.replaceAll("~", "~0").replaceAll("/", "~1");
+const pointer = (...segments: string[]) => `#/${segments.map(pointerSegment).join("/")}`;
 
 function validatorAt(at: string): ValidateFunction {
   let validate = validators.get(at);
@@ -90,7 +90,7 @@ export async function expectDocumentedResponse(method: string, url: string, resp
       if (header.required === true) throw new Error(`${what}: the required header ${name} is missing`);
       continue;
     }
-    if (header.schema !== undefined) check(`${at}/headers/${escape(name)}/schema`, value, `${what} header ${name}`);
+    if (header.schema !== undefined) check(`${at}/headers/${pointerSegment(name)}/schema`, value, `${what} header ${name}`);
   }
   const body = method === "HEAD" ? "" : await response.clone().text();
   if (spec.content === undefined) {
@@ -104,5 +104,5 @@ export async function expectDocumentedResponse(method: string, url: string, resp
   }
   if (method === "HEAD" || media.schema === undefined) return;
   const value = contentType.endsWith("json") ? (JSON.parse(body) as unknown) : body;
-  check(`${at}/content/${escape(contentType)}/schema`, value, `${what} body`);
+  check(`${at}/content/${pointerSegment(contentType)}/schema`, value, `${what} body`);
 }
