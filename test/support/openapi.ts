@@ -90,7 +90,8 @@ export async function expectDocumentedResponse(method: string, url: string, resp
       if (header.required === true) throw new Error(`${what}: the required header ${name} is missing`);
       continue;
     }
-    if (header.schema !== undefined) check(`${at}/headers/${pointerSegment(name)}/schema`, value, `${what} header ${name}`);
+    if (header.schema !== undefined)
+      check(`${at}/headers/${pointerSegment(name)}/schema`, value, `${what} header ${name}`);
   }
   const body = method === "HEAD" ? "" : await response.clone().text();
   if (spec.content === undefined) {
