@@ -1,6 +1,6 @@
 import SwaggerParser from "@apidevtools/swagger-parser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AuthError } from "../../src/auth/errors.js";
+import type { AuthError } from "../../src/auth/errors.js";
 import type { ErrorCode } from "../../src/domain/errors.js";
 import { identifierFields, profileFields } from "../../src/rest/schemas.js";
 import { createTestGateway, type TestGateway } from "../support/gateway.js";
