@@ -27,6 +27,7 @@ import { databaseReadiness } from "./persistence/readiness.js";
 import { clientAddressResolver } from "./rest/client-address.js";
 import { createRestRoutes, restPlugin } from "./rest/routes.js";
 import type { ShutdownProgress } from "./shutdown.js";
+import { TRPC_PATHS, trpcPlugin } from "./trpc/server.js";
 
 /** The real clock. */
 export const systemClock: Clock = { now: () => new Date() };
@@ -59,7 +60,7 @@ export interface App {
   readonly yoga: YogaServerInstance<{ request: Request }, GraphQLContext>;
   readonly userInfo: UserInfoService;
   readonly otp: OtpService;
-  /** Every path the gateway serves (REST routes and `/graphql`). */
+  /** Every path the gateway serves (REST routes, `/graphql` and the tRPC procedures). */
   readonly routes: ReadonlySet<string>;
 }
 
@@ -75,7 +76,7 @@ function corsOptions(origins: readonly string[] | undefined) {
   };
 }
 
-/** The composition root: wires the domain, its adapters and the two faces. */
+/** The composition root: wires the domain, its adapters and the three faces. */
 export function createApp(deps: AppDeps): App {
   const { config, clock, random, log, keys, devJwks, graphiql = false, readiness, metrics } = deps;
   const store = withLookupCache(deps.store, clock, config.lookupCacheTtlMs);
@@ -123,9 +124,10 @@ export function createApp(deps: AppDeps): App {
       EnvelopArmorPlugin({ ...GRAPHQL_LIMITS, blockFieldSuggestion: { enabled: !config.graphqlIntrospection } }),
       validationRules(introspectionRules(schema, config.graphqlIntrospection)),
       restPlugin(routes),
+      trpcPlugin({ userInfo, otp, verifyBearer, clientAddress, log }),
     ],
   });
-  return { yoga, userInfo, otp, routes: new Set([...routes.keys(), yoga.graphqlEndpoint]) };
+  return { yoga, userInfo, otp, routes: new Set([...routes.keys(), yoga.graphqlEndpoint, ...TRPC_PATHS]) };
 }
 
 /** Adds validation rules to every GraphQL document's validation. */

@@ -31,6 +31,19 @@ const SendOtpInput = builder.inputType("SendOtpInput", {
   }),
 });
 
+/** The input as the domain's {@link SendOtpCommand} (usage `update_userinfo` unless given): tRPC's input too. */
+export function sendOtpCommandOf(input: {
+  readonly usage?: string | null | undefined;
+  readonly phoneNumber?: string | null | undefined;
+  readonly email?: string | null | undefined;
+}): SendOtpCommand {
+  return {
+    usage: input.usage ?? "update_userinfo",
+    ...(Object.hasOwn(input, "phoneNumber") && { phoneNumber: input.phoneNumber }),
+    ...(Object.hasOwn(input, "email") && { email: input.email }),
+  };
+}
+
 const SendOtpSuccess = builder.objectRef<{ otpToken: string }>("SendOtpSuccess").implement({
   description: "The code is on its way; submit this token with it.",
   fields: (t) => ({ otpToken: t.exposeString("otpToken") }),
@@ -48,11 +61,7 @@ builder.mutationField("sendOtp", (t) =>
     },
     resolve: async (_root, { input }, ctx) => {
       const principal = await ctx.principal();
-      const command: SendOtpCommand = {
-        usage: input.usage ?? "update_userinfo",
-        ...(Object.hasOwn(input, "phoneNumber") && { phoneNumber: input.phoneNumber }),
-        ...(Object.hasOwn(input, "email") && { email: input.email }),
-      };
+      const command = sendOtpCommandOf(input);
       return asResult(() => ctx.otp.sendOtp({ kind: "user", principal, address: ctx.clientAddress }, command));
     },
   }),
