@@ -1,12 +1,12 @@
-import { initTRPC, TRPCError, type TRPC_ERROR_CODE_KEY } from "@trpc/server";
+import { initTRPC, type TRPC_ERROR_CODE_KEY, TRPCError } from "@trpc/server";
 import { z } from "zod";
 import { AuthError } from "../auth/errors.js";
+import type { UserInfo } from "../domain/claims.js";
 import { DomainError, UnavailableError } from "../domain/errors.js";
 import { OTP_USAGES } from "../domain/otp/challenges.js";
 import type { OtpService } from "../domain/otp/send-otp.js";
 import type { Principal } from "../domain/requesters.js";
 import type { JsonValue } from "../domain/update-command.js";
-import type { UserInfo } from "../domain/claims.js";
 import type { UserInfoService } from "../domain/user-info.js";
 import { UserInfoFailure } from "../graphql/types/errors.js";
 import { sendOtpCommandOf } from "../graphql/types/send-otp.js";
