@@ -62,7 +62,11 @@ const idempotencyFailures = {
   "422": errorAnswer(422, "The `Idempotency-Key` was used with a different request body.", ["invalid_request"]),
 };
 
-const idempotencyKeyParam = { "Idempotency-Key": headers.idempotencyKey.optional() };
+/** An optional request header, its description shown on the parameter. */
+const optionalHeader = (schema: z.ZodString) =>
+  schema.optional().meta({ param: { description: schema.description ?? "" } });
+
+const idempotencyKeyParam = { "Idempotency-Key": optionalHeader(headers.idempotencyKey) };
 
 const UPDATE_CODES = [
   "invalid_request",
@@ -155,7 +159,7 @@ function buildDocument() {
           operationId: "getUserInfo",
           summary: "Read the signed-in user's claims",
           security: [{ bearer: [] }],
-          requestParams: { header: z.object({ "If-None-Match": headers.ifNoneMatch.optional() }) },
+          requestParams: { header: z.object({ "If-None-Match": optionalHeader(headers.ifNoneMatch) }) },
           responses: {
             "200": claimsAnswer("The claims, with the profile's version as `ETag`."),
             "304": {
@@ -183,7 +187,7 @@ function buildDocument() {
             "(usage `update_userinfo`) and the code delivered.",
           security: [{ bearer: [] }],
           requestParams: {
-            header: z.object({ "If-Match": headers.ifMatch.optional(), ...idempotencyKeyParam }),
+            header: z.object({ "If-Match": optionalHeader(headers.ifMatch), ...idempotencyKeyParam }),
           },
           requestBody: { required: true, content: { "application/json": { schema: updateUserInfoBody } } },
           responses: {
@@ -341,7 +345,10 @@ function buildDocument() {
           tags: ["operations"],
           operationId: "apiReference",
           summary: "The API reference page rendered from this document (off in production unless `API_DOCS=true`)",
-          responses: { "200": { description: "An HTML page.", content: { "text/html": { schema: z.string() } } } },
+          responses: {
+            "200": { description: "An HTML page.", content: { "text/html": { schema: z.string() } } },
+            "404": { description: "The page is off: production without `API_DOCS=true`." },
+          },
         },
       },
     },
