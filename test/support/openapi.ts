@@ -107,3 +107,13 @@ export async function expectDocumentedResponse(method: string, url: string, resp
   const value = contentType.endsWith("json") ? (JSON.parse(body) as unknown) : body;
   check(`${at}/content/${pointerSegment(contentType)}/schema`, value, `${what} body`);
 }
+
+/**
+ * `fetch`, with a REST answer checked against the OpenAPI description first: for tests that reach a gateway process
+ * over HTTP (the in-process test gateway's `fetch` checks its answers itself).
+ */
+export async function checkedFetch(url: string, init: RequestInit = {}): Promise<Response> {
+  const response = await fetch(url, init);
+  await expectDocumentedResponse(init.method ?? "GET", url, response);
+  return response;
+}
