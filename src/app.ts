@@ -10,6 +10,7 @@ import { checkJwksFile, type RemoteJwksWarmUp, warmUpRemoteJwks } from "./auth/j
 import type { Config } from "./config.js";
 import { loggingFailures, otpDelivery } from "./delivery/otp-senders.js";
 import { STANDARD_CLAIMS } from "./domain/attributes.js";
+import { createIdempotency, type Idempotency } from "./domain/idempotency.js";
 import { cryptoRandom, type OtpRandom } from "./domain/otp/secrets.js";
 import { createOtpService, type OtpService } from "./domain/otp/send-otp.js";
 import type { Clock, OtpSender, Store } from "./domain/ports.js";
@@ -60,6 +61,7 @@ export interface App {
   readonly yoga: YogaServerInstance<{ request: Request }, GraphQLContext>;
   readonly userInfo: UserInfoService;
   readonly otp: OtpService;
+  readonly idempotency: Idempotency;
   /** Every path the gateway serves (REST routes, `/graphql` and the tRPC procedures). */
   readonly routes: ReadonlySet<string>;
 }
@@ -70,8 +72,8 @@ function corsOptions(origins: readonly string[] | undefined) {
   return {
     origin: origins.includes("*") ? "*" : [...origins],
     methods: ["GET", "POST", "PATCH", "OPTIONS"],
-    allowedHeaders: ["authorization", "content-type", "x-request-id"],
-    exposedHeaders: ["www-authenticate", "retry-after", "x-request-id"],
+    allowedHeaders: ["authorization", "content-type", "x-request-id", "if-match", "if-none-match", "idempotency-key"],
+    exposedHeaders: ["www-authenticate", "retry-after", "x-request-id", "etag", "idempotent-replayed"],
     maxAge: 600,
   };
 }
@@ -94,12 +96,21 @@ export function createApp(deps: AppDeps): App {
     clock,
     jitProvisioning: config.jitProvisioning,
     defaultClaims: config.defaultClaims,
+    claimsByScope: config.claimsByScope,
+    stepUpMaxAgeSeconds: config.stepUpMaxAgeSeconds,
+  });
+  const idempotency = createIdempotency({
+    keys: store.idempotencyKeys,
+    clock,
+    ttlSeconds: config.idempotencyTtlSeconds,
+    onKeepFailure: (error) => log.warn({ err: error }, "an idempotent answer could not be kept"),
   });
   const otp = createOtpService({ store, clock, random, sender, limits: config.otp });
   const clientAddress = clientAddressResolver(config.trustProxy);
   const routes = createRestRoutes({
     userInfo,
     otp,
+    idempotency,
     authenticateClient: createClientAuthenticator({ applications: store.applications, clock }),
     clientAddress,
     verifyBearer,
@@ -110,7 +121,7 @@ export function createApp(deps: AppDeps): App {
     ...(metrics && { metrics: metrics.registry }),
   });
   const yoga = createYoga({
-    ...graphQLOptions({ userInfo, otp, verifyBearer, clientAddress, log, graphiql }),
+    ...graphQLOptions({ userInfo, otp, idempotency, verifyBearer, clientAddress, log, graphiql }),
     ...(graphiql !== false && { renderGraphiQL: graphiql.render }),
     landingPage: false,
     logging: false,
@@ -124,10 +135,16 @@ export function createApp(deps: AppDeps): App {
       EnvelopArmorPlugin({ ...GRAPHQL_LIMITS, blockFieldSuggestion: { enabled: !config.graphqlIntrospection } }),
       validationRules(introspectionRules(schema, config.graphqlIntrospection)),
       restPlugin(routes),
-      trpcPlugin({ userInfo, otp, verifyBearer, clientAddress, log }),
+      trpcPlugin({ userInfo, otp, idempotency, verifyBearer, clientAddress, log }),
     ],
   });
-  return { yoga, userInfo, otp, routes: new Set([...routes.keys(), yoga.graphqlEndpoint, ...TRPC_PATHS]) };
+  return {
+    yoga,
+    userInfo,
+    otp,
+    idempotency,
+    routes: new Set([...routes.keys(), yoga.graphqlEndpoint, ...TRPC_PATHS]),
+  };
 }
 
 /** Adds validation rules to every GraphQL document's validation. */
@@ -206,8 +223,12 @@ export async function openGateway(config: Config, log: Logger): Promise<Gateway>
       readiness: async () =>
         draining ? { ready: false, reason: "shutting down" } : (remoteJwks?.readiness() ?? databaseReady()),
     });
-    const purge = () =>
+    const purge = () => {
       app.otp.purgeExpired().catch((error: unknown) => log.warn({ err: error }, "purging expired OTP data failed"));
+      app.idempotency
+        .purgeExpired()
+        .catch((error: unknown) => log.warn({ err: error }, "purging expired idempotency keys failed"));
+    };
     // The first purge waits a minute: nothing needs it while the gateway is becoming ready.
     const firstPurge = setTimeout(purge, FIRST_PURGE_DELAY_MS).unref();
     const purgeTimer = setInterval(purge, PURGE_INTERVAL_MS).unref();

@@ -15,7 +15,9 @@ export type ErrorCode =
   | "sms_rate_limit_exceeded"
   | "email_rate_limit_exceeded"
   | "temporarily_unavailable"
-  | "too_many_requests";
+  | "too_many_requests"
+  | "precondition_failed"
+  | "insufficient_user_authentication";
 
 const statusOf: Record<ErrorCode, number> = {
   invalid_request: 400,
@@ -34,6 +36,8 @@ const statusOf: Record<ErrorCode, number> = {
   email_rate_limit_exceeded: 400,
   temporarily_unavailable: 503,
   too_many_requests: 429,
+  precondition_failed: 412,
+  insufficient_user_authentication: 401,
 };
 
 /** Descriptions the wire contract fixes; other codes carry none unless a rule gives one. */
@@ -41,6 +45,8 @@ const fixedDescriptions: Partial<Record<ErrorCode, string>> = {
   sms_rate_limit_exceeded: "SMS rate limit exceeded for same phone number",
   email_rate_limit_exceeded: "Email rate limit exceeded for same email",
   temporarily_unavailable: "Failed to send OTP. Please try again later.",
+  precondition_failed: "The profile was changed by another request.",
+  insufficient_user_authentication: "A more recent authentication is required.",
 };
 
 /** Options of a {@link DomainError}. */
@@ -51,6 +57,12 @@ export interface DomainErrorOptions {
   readonly field?: string;
   /** Seconds until a rate-limited request may be retried. */
   readonly retryAfterSeconds?: number;
+  /** `precondition_failed`: the profile's current version, when it exists. */
+  readonly currentVersion?: number;
+  /** `insufficient_user_authentication`: how old the authentication may be. */
+  readonly maxAgeSeconds?: number;
+  /** The HTTP status, where a code is answered with another than its usual one (`invalid_request` as 409, 422). */
+  readonly status?: number;
   readonly cause?: unknown;
 }
 
@@ -61,6 +73,8 @@ export class DomainError extends Error {
   readonly description: string | undefined;
   readonly field: string | undefined;
   readonly retryAfterSeconds: number | undefined;
+  readonly currentVersion: number | undefined;
+  readonly maxAgeSeconds: number | undefined;
 
   constructor(
     readonly code: ErrorCode,
@@ -68,10 +82,12 @@ export class DomainError extends Error {
   ) {
     const description = options.description ?? fixedDescriptions[code];
     super(description ?? code, { cause: options.cause });
-    this.status = statusOf[code];
+    this.status = options.status ?? statusOf[code];
     this.description = description;
     this.field = options.field;
     this.retryAfterSeconds = options.retryAfterSeconds;
+    this.currentVersion = options.currentVersion;
+    this.maxAgeSeconds = options.maxAgeSeconds;
   }
 }
 

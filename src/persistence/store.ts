@@ -2,6 +2,7 @@ import type { Store, TransactionalRepositories } from "../domain/ports.js";
 import type { Database, Executor } from "./database.js";
 import { applicationQueries } from "./queries/applications.js";
 import { customAttributeDefinitionQueries } from "./queries/custom-attribute-definitions.js";
+import { idempotencyKeyQueries } from "./queries/idempotency-keys.js";
 import { otpChallengeQueries } from "./queries/otp-challenges.js";
 import { rateLimitEventQueries } from "./queries/rate-limit-events.js";
 import { userQueries } from "./queries/users.js";
@@ -18,6 +19,7 @@ export function createStore(database: Database): Store {
     applications: applicationQueries(database.executor),
     customAttributes: customAttributeDefinitionQueries(database.executor),
     rateLimits: rateLimitEventQueries(database),
+    idempotencyKeys: idempotencyKeyQueries(database.executor),
     transaction: (work) => database.transaction((tx) => work(transactional(tx))),
   };
 }

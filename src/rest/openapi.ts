@@ -96,7 +96,7 @@ const userNotFound = errorAnswer(404, "The user does not exist and just-in-time 
 const claimsAnswer = (description: string) =>
   ({
     description,
-    headers: z.object({ ETag: headers.etag.optional(), ...replayed }),
+    headers: z.object({ ETag: headers.etag, ...replayed }),
     content: { "application/json": { schema: claimsBody } },
   }) satisfies ZodOpenApiResponseObject;
 

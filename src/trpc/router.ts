@@ -3,14 +3,17 @@ import { z } from "zod";
 import { AuthError } from "../auth/errors.js";
 import type { UserInfo } from "../domain/claims.js";
 import { DomainError, UnavailableError } from "../domain/errors.js";
+import type { Idempotency } from "../domain/idempotency.js";
 import { OTP_USAGES } from "../domain/otp/challenges.js";
 import type { OtpService } from "../domain/otp/send-otp.js";
 import type { Principal } from "../domain/requesters.js";
 import type { JsonValue } from "../domain/update-command.js";
 import type { UserInfoService } from "../domain/user-info.js";
+import { idempotentMutation } from "../graphql/idempotent.js";
 import { UserInfoFailure } from "../graphql/types/errors.js";
-import { sendOtpCommandOf } from "../graphql/types/send-otp.js";
+import { OTP_TOKEN, sendOtpCommandOf } from "../graphql/types/send-otp.js";
 import { updateCommandOf } from "../graphql/types/update-user-info.js";
+import { userInfoCodec } from "../graphql/types/user-info.js";
 
 // The tRPC face: the same use cases as REST and GraphQL, with GraphQL's camelCase inputs mapped into the same commands
 // (the GraphQL face's mapping, shared), typed results out, and failures as tRPC errors carrying the REST code.
@@ -19,6 +22,8 @@ import { updateCommandOf } from "../graphql/types/update-user-info.js";
 export interface TrpcContext {
   readonly userInfo: UserInfoService;
   readonly otp: OtpService;
+  /** Answers kept per `idempotencyKey` (SPEC 5.2). */
+  readonly idempotency: Idempotency;
   /**
    * The caller, from the request's bearer token (verified once per request).
    * @throws AuthError as REST answers it
@@ -35,6 +40,10 @@ export interface WireError {
   readonly field?: string;
   /** Seconds until a rate-limited send may be retried. */
   readonly retryAfterSeconds?: number;
+  /** `precondition_failed`: the profile's current version. */
+  readonly currentVersion?: number;
+  /** `insufficient_user_authentication`: the largest accepted age of the authentication, in seconds. */
+  readonly maxAgeSeconds?: number;
 }
 
 const TRPC_CODE_BY_STATUS: Readonly<Record<number, TRPC_ERROR_CODE_KEY>> = {
@@ -81,6 +90,8 @@ export function wireErrorOf(error: TRPCError): WireError {
       error: cause.code,
       ...(failure.field !== null && { field: failure.field }),
       ...(failure.retryAfterSeconds !== null && { retryAfterSeconds: failure.retryAfterSeconds }),
+      ...(failure.currentVersion !== null && { currentVersion: failure.currentVersion }),
+      ...(failure.maxAgeSeconds !== null && { maxAgeSeconds: failure.maxAgeSeconds }),
     };
   }
   if (cause instanceof AuthError) return { error: cause.code };
@@ -123,6 +134,8 @@ const resultOf = ({ updatedAt, ...info }: UserInfo): UserInfoResult => ({
 });
 
 const text = z.string().nullable().optional();
+/** Like GraphQL's: 1..255 visible ASCII characters, checked by the idempotency rules. */
+const idempotencyKey = z.string().nullable().optional();
 
 /** `updateUserInfo`'s input: GraphQL's `UpdateUserInfoInput` (an omitted field is left alone; null removes). */
 export const updateUserInfoInput = z.strictObject({
@@ -138,6 +151,9 @@ export const updateUserInfoInput = z.strictObject({
   emailOtp: text,
   // Passed on as sent: the shared mapping checks that it is an object, and keys like `__proto__` stay own keys.
   customAttributes: z.custom<Readonly<Record<string, JsonValue>> | null>().optional(),
+  /** Change only if the profile is still at this version (`If-Match`); else `precondition_failed`. */
+  ifVersion: z.int().nullable().optional(),
+  idempotencyKey,
 });
 
 /** `sendOtp`'s input: GraphQL's `SendOtpInput`, the usage spelled as on REST (default `update_userinfo`). */
@@ -145,6 +161,7 @@ export const sendOtpInput = z.strictObject({
   usage: z.enum(OTP_USAGES).nullable().optional(),
   phoneNumber: text,
   email: text,
+  idempotencyKey,
 });
 
 /** The tRPC router: `userInfo` (query), `updateUserInfo` and `sendOtp` (mutations). */
@@ -159,17 +176,20 @@ export const appRouter = t.router({
     }
   }),
   /** Updates the signed-in user's profile with the rules of `PATCH /userinfo`. */
-  updateUserInfo: authenticated
-    .input(updateUserInfoInput)
-    .mutation(async ({ ctx, input }) =>
-      resultOf(await ctx.userInfo.updateUserInfo(ctx.principal, updateCommandOf(input))),
-    ),
+  updateUserInfo: authenticated.input(updateUserInfoInput).mutation(async ({ ctx, input }) => {
+    const options = typeof input.ifVersion === "number" ? { ifVersion: [input.ifVersion] } : {};
+    const update = () => ctx.userInfo.updateUserInfo(ctx.principal, updateCommandOf(input), options);
+    // Kept apart from GraphQL's answers: each face replays its own.
+    return resultOf(
+      await idempotentMutation(ctx.idempotency, "trpc.updateUserInfo", ctx.principal, input, update, userInfoCodec),
+    );
+  }),
   /** Sends a code to a new phone number or email of the signed-in user (`POST /otp/send`, Bearer form). */
-  sendOtp: authenticated
-    .input(sendOtpInput)
-    .mutation(({ ctx, input }) =>
-      ctx.otp.sendOtp({ kind: "user", principal: ctx.principal, address: ctx.clientAddress }, sendOtpCommandOf(input)),
-    ),
+  sendOtp: authenticated.input(sendOtpInput).mutation(({ ctx, input }) => {
+    const requester = { kind: "user" as const, principal: ctx.principal, address: ctx.clientAddress };
+    const send = () => ctx.otp.sendOtp(requester, sendOtpCommandOf(input));
+    return idempotentMutation(ctx.idempotency, "trpc.sendOtp", ctx.principal, input, send, OTP_TOKEN);
+  }),
 });
 
 /** The router's type, for `@trpc/client`: `import type { AppRouter } from "userinfo-bff/trpc"`. */

@@ -4,6 +4,7 @@ import type { Plugin } from "graphql-yoga";
 import type { BearerVerifier } from "../auth/bearer.js";
 import { AuthError } from "../auth/errors.js";
 import { DomainError } from "../domain/errors.js";
+import type { Idempotency } from "../domain/idempotency.js";
 import type { OtpService } from "../domain/otp/send-otp.js";
 import type { Principal } from "../domain/requesters.js";
 import type { UserInfoService } from "../domain/user-info.js";
@@ -22,6 +23,7 @@ export const TRPC_PATHS: readonly string[] = PROCEDURES.map((name) => `${TRPC_EN
 export interface TrpcDeps {
   readonly userInfo: UserInfoService;
   readonly otp: OtpService;
+  readonly idempotency: Idempotency;
   readonly verifyBearer: BearerVerifier;
   /** The address of the client that sent a request, if known. */
   readonly clientAddress: (request: Request, serverContext: unknown) => string | undefined;
@@ -41,7 +43,7 @@ function headersFor(errors: readonly TRPCError[]): Record<string, string> {
 }
 
 /** Serves the tRPC router at `/trpc` from the yoga server, as the REST routes are served. */
-export function trpcPlugin({ userInfo, otp, verifyBearer, clientAddress, log }: TrpcDeps): Plugin {
+export function trpcPlugin({ userInfo, otp, idempotency, verifyBearer, clientAddress, log }: TrpcDeps): Plugin {
   return {
     async onRequest({ request, url, serverContext, endResponse }) {
       if (url.pathname !== TRPC_ENDPOINT && !url.pathname.startsWith(`${TRPC_ENDPOINT}/`)) return;
@@ -53,6 +55,7 @@ export function trpcPlugin({ userInfo, otp, verifyBearer, clientAddress, log }: 
         createContext: () => ({
           userInfo,
           otp,
+          idempotency,
           principal: () => {
             principal ??= verifyBearer(request.headers.get("authorization"));
             return principal;

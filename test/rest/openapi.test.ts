@@ -135,6 +135,8 @@ describe("the OpenAPI document", () => {
       email_rate_limit_exceeded: true,
       temporarily_unavailable: true,
       too_many_requests: true,
+      precondition_failed: true,
+      insufficient_user_authentication: true,
     };
     const bearerCodes: AuthError["code"][] = ["invalid_request", "invalid_token", "insufficient_scope"];
     for (const code of [...Object.keys(domainCodes), ...bearerCodes]) expect(documented).toContain(code);
@@ -149,6 +151,8 @@ describe("the OpenAPI document", () => {
     expect(parameters(patch)).toEqual(["header:If-Match", "header:Idempotency-Key"]);
     expect(parameters(post)).toEqual(["header:Idempotency-Key"]);
     expect(Object.keys(get.responses["200"].headers)).toEqual(["ETag", "Idempotent-Replayed"]);
+    expect(get.responses["200"].headers.ETag.required).toBe(true);
+    expect(patch.responses["200"].headers.ETag.required).toBe(true);
     expect(get.responses["304"].headers.ETag.required).toBe(true);
     expect(get.responses["304"].content).toBeUndefined();
     expect(patch.responses["412"].headers.ETag.required).toBe(true);

@@ -1,6 +1,7 @@
 import { OTP_USAGES } from "../../domain/otp/challenges.js";
 import type { SendOtpCommand } from "../../domain/otp/send-otp.js";
 import { builder } from "../builder.js";
+import { idempotentMutation, type ResultCodec } from "../idempotent.js";
 import {
   asResult,
   DeliveryFailedError,
@@ -28,6 +29,12 @@ const SendOtpInput = builder.inputType("SendOtpInput", {
     }),
     phoneNumber: t.string({ required: false }),
     email: t.string({ required: false }),
+    idempotencyKey: t.string({
+      required: false,
+      description:
+        "1..255 visible ASCII characters. A repeat with the same key and input gets the first result and sends " +
+        "nothing (`Idempotency-Key`).",
+    }),
   }),
 });
 
@@ -43,6 +50,12 @@ export function sendOtpCommandOf(input: {
     ...(Object.hasOwn(input, "email") && { email: input.email }),
   };
 }
+
+/** How a send's result is kept for an idempotent replay. */
+export const OTP_TOKEN: ResultCodec<{ otpToken: string }> = {
+  encode: (value) => value,
+  decode: (kept) => kept as { otpToken: string },
+};
 
 const SendOtpSuccess = builder.objectRef<{ otpToken: string }>("SendOtpSuccess").implement({
   description: "The code is on its way; submit this token with it.",
@@ -62,7 +75,8 @@ builder.mutationField("sendOtp", (t) =>
     resolve: async (_root, { input }, ctx) => {
       const principal = await ctx.principal();
       const command = sendOtpCommandOf(input);
-      return asResult(() => ctx.otp.sendOtp({ kind: "user", principal, address: ctx.clientAddress }, command));
+      const send = () => ctx.otp.sendOtp({ kind: "user", principal, address: ctx.clientAddress }, command);
+      return asResult(() => idempotentMutation(ctx.idempotency, "sendOtp", principal, input, send, OTP_TOKEN));
     },
   }),
 );

@@ -56,7 +56,7 @@ export function userQueries(db: Executor): UserRepository {
                 ${user.createdAt}, ${user.createdAt})
         RETURNING ${USER}`))!;
     },
-    async write(sub, changes, { createIfMissing, audit }) {
+    async write(sub, changes, { createIfMissing, audit, expectedVersions }) {
       const set = assignments(changes);
       const custom = Prisma.sql`(users.custom_attributes || ${JSON.stringify(changes.customSet)}::jsonb) - ${[...changes.customUnset]}::text[]`;
       const updates = Prisma.join(
@@ -68,6 +68,11 @@ export function userQueries(db: Executor): UserRepository {
         ],
         ", ",
       );
+      // If-Match, atomically: a concurrent write of the row makes this one wait, then see the new version.
+      const versionCheck =
+        expectedVersions === undefined
+          ? Prisma.empty
+          : Prisma.sql` AND users.version = ANY(${[...expectedVersions]}::int[])`;
       let write: Prisma.Sql;
       if (createIfMissing) {
         // Insert-or-update: the conflict branch applies the same assignments to the stored row.
@@ -90,10 +95,10 @@ export function userQueries(db: Executor): UserRepository {
         write = Prisma.sql`
           INSERT INTO users (sub${columns}, custom_attributes, created_at, updated_at)
           VALUES (${sub}${values}, ${JSON.stringify(changes.customSet)}::jsonb, ${changes.updatedAt}, ${changes.updatedAt})
-          ON CONFLICT (sub) DO UPDATE SET ${updates}
+          ON CONFLICT (sub) DO UPDATE SET ${updates} WHERE true${versionCheck}
           RETURNING *`;
       } else {
-        write = Prisma.sql`UPDATE users SET ${updates} WHERE sub = ${sub} RETURNING *`;
+        write = Prisma.sql`UPDATE users SET ${updates} WHERE sub = ${sub}${versionCheck} RETURNING *`;
       }
       // The audit record is written by the same statement: no change without its record, no record without change.
       return one(Prisma.sql`
@@ -104,6 +109,12 @@ export function userQueries(db: Executor): UserRepository {
           FROM written
         )
         SELECT ${USER} FROM written`);
+    },
+    async lockVersion(sub) {
+      const [row] = await db.query<{ version: number }>(
+        Prisma.sql`SELECT version FROM users WHERE sub = ${sub} FOR UPDATE`,
+      );
+      return row?.version ?? null;
     },
     async holderOf(attribute, value) {
       const [row] = await db.query<{ sub: string }>(
