@@ -212,9 +212,10 @@ function buildDocument() {
             ...idempotencyFailures,
             "412": errorAnswer(
               412,
-              "`If-Match` does not match the current version: nothing changed, no code was checked.",
+              "`If-Match` does not match the current version: nothing changed, no code was checked. `ETag` is the " +
+                "current version, when the profile exists (`If-Match: *` needs one).",
               ["precondition_failed"],
-              { ETag: headers.etag },
+              { ETag: headers.etag.optional() },
             ),
             "413": tooLarge,
             ...unexpected,

@@ -22,6 +22,7 @@ let strict: TestGateway;
 let broken: TestGateway;
 let down: TestGateway;
 let undeliverable: TestGateway;
+let stepUp: TestGateway;
 let n = 0;
 const unique = (prefix: string) => `${prefix}-${++n}`;
 
@@ -49,6 +50,7 @@ beforeAll(async () => {
     wrapStore: failingStore(new Error("secret internals at /srv/x.ts:1")),
   });
   down = await createTestGateway({ ...shared, wrapStore: failingStore(new UnavailableError("database down")) });
+  stepUp = await createTestGateway({ ...shared, env: { STEP_UP_MAX_AGE_SECONDS: "300" } });
   undeliverable = await createTestGateway({
     ...shared,
     sender: {
@@ -59,7 +61,7 @@ beforeAll(async () => {
   });
 });
 afterAll(async () => {
-  await Promise.all([strict, broken, down, undeliverable].map((g) => g?.close()));
+  await Promise.all([strict, broken, down, undeliverable, stepUp].map((g) => g?.close()));
   await gw?.close();
 });
 
@@ -79,13 +81,13 @@ type Prepared = [TestGateway, string, RequestInit];
 const main = () => gw;
 const bearer = async (sub: string, claims = {}, target = gw) => `Bearer ${await target.token(sub, claims)}`;
 const patch =
-  (body: unknown, sub = unique("p"), on = main) =>
+  (body: unknown, sub = unique("p"), on = main, headers: Record<string, string> = {}) =>
   async (): Promise<Prepared> => [
     on(),
     "/userinfo",
     {
       method: "PATCH",
-      headers: { authorization: await bearer(sub, {}, on()), "content-type": "application/json" },
+      headers: { authorization: await bearer(sub, {}, on()), "content-type": "application/json", ...headers },
       body: typeof body === "string" ? body : JSON.stringify(body),
     },
   ];
@@ -236,6 +238,41 @@ const cases: Record<string, Case> = {
     description: "An unexpected error occurred.",
     request: async () => [broken, "/userinfo", { headers: { authorization: await bearer("broken", {}, broken) } }],
   },
+  "a stale If-Match (SPEC 5.1)": {
+    status: 412,
+    error: "precondition_failed",
+    description: "The profile was changed by another request.",
+    headers: { etag: '"1"' },
+    request: async () => {
+      const sub = unique("stale");
+      await gw.fetch(...((await patch({ nickname: "v1" }, sub)()).slice(1) as [string, RequestInit]));
+      return patch({ nickname: "v2" }, sub, main, { "if-match": '"7"' })();
+    },
+  },
+  "an Idempotency-Key used with another body (SPEC 5.2)": {
+    status: 422,
+    error: "invalid_request",
+    description: "Idempotency-Key was used with a different request.",
+    request: async () => {
+      const sub = unique("idem");
+      const key = { "idempotency-key": unique("key") };
+      await gw.fetch(...((await patch({ nickname: "first" }, sub, main, key)()).slice(1) as [string, RequestInit]));
+      return patch({ nickname: "second" }, sub, main, key)();
+    },
+  },
+  "a malformed Idempotency-Key (SPEC 5.2)": {
+    status: 400,
+    error: "invalid_request",
+    description: "Invalid Idempotency-Key.",
+    request: patch({ nickname: "x" }, undefined, main, { "idempotency-key": "not visible" }),
+  },
+  "an old authentication for an identifier change (SPEC 5.3)": {
+    status: 401,
+    error: "insufficient_user_authentication",
+    description: "A more recent authentication is required.",
+    headers: { "www-authenticate": /^Bearer error="insufficient_user_authentication", .*max_age=300$/ },
+    request: patch({ email: "step@example.com", email_otp_token: "t", email_otp: "123456" }, undefined, () => stepUp),
+  },
   "a method the path does not accept": {
     status: 405,
     error: "invalid_request",
@@ -279,6 +316,26 @@ describe("REST errors as RFC 9457 problem details", () => {
       }
     }
     expect(problem.text).not.toContain("secret internals");
+  });
+
+  it("renders a kept answer of an Idempotency-Key in the format each request asks for", async () => {
+    const sub = unique("kept");
+    const key = { "idempotency-key": unique("key") };
+    const first = await answer(patch({ nickname: "  " }, sub, main, key), undefined);
+    expect(first.status).toBe(400);
+    expect(first.text).toBe('{"error":"illegal_parameter_value"}');
+    const replayed = await answer(patch({ nickname: "  " }, sub, main, key), PROBLEM);
+    expect(replayed.status).toBe(400);
+    expect(replayed.headers.get("idempotent-replayed")).toBe("true");
+    expect(replayed.headers.get("content-type")).toBe(PROBLEM);
+    expect(JSON.parse(replayed.text)).toMatchObject({
+      type: "urn:userinfo-bff:error:illegal_parameter_value",
+      status: 400,
+      error: "illegal_parameter_value",
+    });
+    const again = await answer(patch({ nickname: "  " }, sub, main, key), undefined);
+    expect(again.text).toBe(first.text);
+    expect(again.headers.get("content-type")).toBe(TENCENT);
   });
 
   it("renders a whole problem exactly", async () => {
