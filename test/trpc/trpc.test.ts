@@ -152,6 +152,36 @@ describe("tRPC over HTTP", () => {
     expect(unknownKey.data).toMatchObject({ code: "BAD_REQUEST", error: "invalid_request" });
   });
 
+  it("updates only at ifVersion and replays an idempotencyKey, as GraphQL does", async () => {
+    const sub = `safe-${++n}`;
+    const trpc = client(url, `Bearer ${await gw.token(sub)}`);
+    const first = await trpc.updateUserInfo.mutate({ nickname: "one" });
+    const stale = await failure(trpc.updateUserInfo.mutate({ nickname: "two", ifVersion: first.version + 5 }));
+    expect(stale.message).toBe("The profile was changed by another request.");
+    expect(stale.data).toMatchObject({
+      code: "PRECONDITION_FAILED",
+      httpStatus: 412,
+      error: "precondition_failed",
+      currentVersion: first.version,
+    });
+    const second = await trpc.updateUserInfo.mutate({ nickname: "two", ifVersion: first.version });
+    expect(second.version).toBe(first.version + 1);
+
+    const keyed = { nickname: "three", idempotencyKey: `key-${n}` };
+    const applied = await trpc.updateUserInfo.mutate(keyed);
+    const replayed = await trpc.updateUserInfo.mutate(keyed);
+    expect(replayed).toEqual(applied);
+    expect((await gw.prisma.user.findUnique({ where: { sub } }))?.version).toBe(applied.version);
+    const other = await failure(trpc.updateUserInfo.mutate({ ...keyed, nickname: "four" }));
+    expect(other.data).toMatchObject({ code: "UNPROCESSABLE_CONTENT", httpStatus: 422, error: "invalid_request" });
+
+    const send = { email: `${sub}@example.com`, idempotencyKey: `send-${n}` };
+    const sent = await trpc.sendOtp.mutate(send);
+    const delivered = gw.delivered.length;
+    expect(await trpc.sendOtp.mutate(send)).toEqual(sent);
+    expect(gw.delivered.length).toBe(delivered);
+  });
+
   it("answers rate limits as TOO_MANY_REQUESTS with retryAfterSeconds and Retry-After", async () => {
     const sub = `limit-${++n}`;
     const authorization = `Bearer ${await gw.token(sub)}`;
