@@ -3,7 +3,7 @@ import { z } from "zod";
 import { AuthError } from "../auth/errors.js";
 import type { UserInfo } from "../domain/claims.js";
 import { DomainError, UnavailableError } from "../domain/errors.js";
-import type { Idempotency } from "../domain/idempotency.js";
+import type { Claim, Idempotency } from "../domain/idempotency.js";
 import { OTP_USAGES } from "../domain/otp/challenges.js";
 import type { OtpService } from "../domain/otp/send-otp.js";
 import type { Principal } from "../domain/requesters.js";
@@ -178,7 +178,8 @@ export const appRouter = t.router({
   /** Updates the signed-in user's profile with the rules of `PATCH /userinfo`. */
   updateUserInfo: authenticated.input(updateUserInfoInput).mutation(async ({ ctx, input }) => {
     const options = typeof input.ifVersion === "number" ? { ifVersion: [input.ifVersion] } : {};
-    const update = () => ctx.userInfo.updateUserInfo(ctx.principal, updateCommandOf(input), options);
+    const update = (key: Claim | undefined) =>
+      ctx.userInfo.updateUserInfo(ctx.principal, updateCommandOf(input), { ...options, ...(key && { key }) });
     // Kept apart from GraphQL's answers: each face replays its own.
     return resultOf(
       await idempotentMutation(ctx.idempotency, "trpc.updateUserInfo", ctx.principal, input, update, userInfoCodec),
@@ -187,7 +188,11 @@ export const appRouter = t.router({
   /** Sends a code to a new phone number or email of the signed-in user (`POST /otp/send`, Bearer form). */
   sendOtp: authenticated.input(sendOtpInput).mutation(({ ctx, input }) => {
     const requester = { kind: "user" as const, principal: ctx.principal, address: ctx.clientAddress };
-    const send = () => ctx.otp.sendOtp(requester, sendOtpCommandOf(input));
+    const send = async (key: Claim | undefined) => {
+      // As GraphQL's: a send counts against limits and delivers, so the key is taken first.
+      await key?.take();
+      return ctx.otp.sendOtp(requester, sendOtpCommandOf(input));
+    };
     return idempotentMutation(ctx.idempotency, "trpc.sendOtp", ctx.principal, input, send, OTP_TOKEN);
   }),
 });

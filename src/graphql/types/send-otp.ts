@@ -1,3 +1,4 @@
+import type { Claim } from "../../domain/idempotency.js";
 import { OTP_USAGES } from "../../domain/otp/challenges.js";
 import type { SendOtpCommand } from "../../domain/otp/send-otp.js";
 import { builder } from "../builder.js";
@@ -75,7 +76,11 @@ builder.mutationField("sendOtp", (t) =>
     resolve: async (_root, { input }, ctx) => {
       const principal = await ctx.principal();
       const command = sendOtpCommandOf(input);
-      const send = () => ctx.otp.sendOtp({ kind: "user", principal, address: ctx.clientAddress }, command);
+      const send = async (key: Claim | undefined) => {
+        // A send counts against limits and delivers: the key is taken first.
+        await key?.take();
+        return ctx.otp.sendOtp({ kind: "user", principal, address: ctx.clientAddress }, command);
+      };
       return asResult(() => idempotentMutation(ctx.idempotency, "sendOtp", principal, input, send, OTP_TOKEN));
     },
   }),

@@ -1,7 +1,8 @@
 import type { CustomValue } from "../../domain/attributes.js";
-import type { UserChanges, UserRecord, UserRepository } from "../../domain/ports.js";
+import { KeyHeld, type UserChanges, type UserRecord, type UserRepository } from "../../domain/ports.js";
 import type { User } from "../../generated/prisma/client.js";
 import { type Executor, Prisma } from "../database.js";
+import { EXPIRED, TAKE_OVER } from "./idempotency-keys.js";
 
 // Statements on `users` (and the `audit_events` row each change writes with it).
 
@@ -56,7 +57,7 @@ export function userQueries(db: Executor): UserRepository {
                 ${user.createdAt}, ${user.createdAt})
         RETURNING ${USER}`))!;
     },
-    async write(sub, changes, { createIfMissing, audit, expectedVersions }) {
+    async write(sub, changes, { createIfMissing, audit, expectedVersions, claim }) {
       const set = assignments(changes);
       const custom = Prisma.sql`(users.custom_attributes || ${JSON.stringify(changes.customSet)}::jsonb) - ${[...changes.customUnset]}::text[]`;
       const updates = Prisma.join(
@@ -73,6 +74,9 @@ export function userQueries(db: Executor): UserRepository {
         expectedVersions === undefined
           ? Prisma.empty
           : Prisma.sql` AND users.version = ANY(${[...expectedVersions]}::int[])`;
+      // An Idempotency-Key claimed by the same statement: nothing is written unless the claim is made.
+      const claimed = claim === undefined ? Prisma.empty : Prisma.sql` WHERE EXISTS (SELECT 1 FROM claimed)`;
+      const andClaimed = claim === undefined ? Prisma.empty : Prisma.sql` AND EXISTS (SELECT 1 FROM claimed)`;
       let write: Prisma.Sql;
       if (createIfMissing) {
         // Insert-or-update: the conflict branch applies the same assignments to the stored row.
@@ -94,21 +98,34 @@ export function userQueries(db: Executor): UserRepository {
               );
         write = Prisma.sql`
           INSERT INTO users (sub${columns}, custom_attributes, created_at, updated_at)
-          VALUES (${sub}${values}, ${JSON.stringify(changes.customSet)}::jsonb, ${changes.updatedAt}, ${changes.updatedAt})
+          SELECT ${sub}${values}, ${JSON.stringify(changes.customSet)}::jsonb, ${changes.updatedAt}::timestamptz,
+            ${changes.updatedAt}::timestamptz${claimed}
           ON CONFLICT (sub) DO UPDATE SET ${updates} WHERE true${versionCheck}
           RETURNING *`;
       } else {
-        write = Prisma.sql`UPDATE users SET ${updates} WHERE sub = ${sub}${versionCheck} RETURNING *`;
+        write = Prisma.sql`UPDATE users SET ${updates} WHERE sub = ${sub}${versionCheck}${andClaimed} RETURNING *`;
       }
       // The audit record is written by the same statement: no change without its record, no record without change.
-      return one(Prisma.sql`
-        WITH written AS (${write}),
+      const audited = Prisma.sql`
+        written AS (${write}),
         audited AS (
           INSERT INTO audit_events (sub, client_id, attributes, changes, created_at)
           SELECT sub, ${audit.clientId}, ${[...audit.attributes]}::text[], ${JSON.stringify(audit.changes)}::jsonb, ${changes.updatedAt}
           FROM written
-        )
-        SELECT ${USER} FROM written`);
+        )`;
+      if (claim === undefined) return one(Prisma.sql`WITH ${audited} SELECT ${USER} FROM written`);
+      const [row] = await db.query<User & { claimed: boolean }>(Prisma.sql`
+        WITH claimed AS (
+          INSERT INTO idempotency_keys (scope, key, fingerprint, owner, lease_until, expires_at, created_at)
+          VALUES (${claim.request.scope}, ${claim.request.key}, ${claim.request.fingerprint}, ${claim.owner}::uuid,
+                  ${claim.leaseUntil}, ${claim.expiresAt}, ${claim.now})
+          ON CONFLICT (scope, key) DO UPDATE SET ${TAKE_OVER} WHERE ${EXPIRED}
+          RETURNING 1
+        ), ${audited}
+        SELECT EXISTS (SELECT 1 FROM claimed) AS claimed, w.*
+        FROM (SELECT 1) AS one LEFT JOIN (SELECT ${USER} FROM written) AS w ON true`);
+      if (!row?.claimed) throw new KeyHeld();
+      return row.sub === null ? null : recordOf(row);
     },
     async lockVersion(sub) {
       const [row] = await db.query<{ version: number }>(
