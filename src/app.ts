@@ -28,6 +28,7 @@ import { databaseReadiness } from "./persistence/readiness.js";
 import { clientAddressResolver } from "./rest/client-address.js";
 import { createRestRoutes, restPlugin } from "./rest/routes.js";
 import type { ShutdownProgress } from "./shutdown.js";
+import { TRPC_PATHS, trpcPlugin } from "./trpc/server.js";
 
 /** The real clock. */
 export const systemClock: Clock = { now: () => new Date() };
@@ -61,7 +62,7 @@ export interface App {
   readonly userInfo: UserInfoService;
   readonly otp: OtpService;
   readonly idempotency: Idempotency;
-  /** Every path the gateway serves (REST routes and `/graphql`). */
+  /** Every path the gateway serves (REST routes, `/graphql` and the tRPC procedures). */
   readonly routes: ReadonlySet<string>;
   /**
    * The REST routes by exact path, for the HTTP handler to serve without yoga's request pipeline
@@ -86,7 +87,7 @@ function corsOptions(origins: readonly string[] | undefined) {
   };
 }
 
-/** The composition root: wires the domain, its adapters and the two faces. */
+/** The composition root: wires the domain, its adapters and the three faces. */
 export function createApp(deps: AppDeps): App {
   const { config, clock, random, log, keys, devJwks, graphiql = false, readiness, metrics } = deps;
   const store = withLookupCache(deps.store, clock, config.lookupCacheTtlMs);
@@ -124,6 +125,7 @@ export function createApp(deps: AppDeps): App {
     verifyBearer,
     devJwks,
     log,
+    apiDocs: config.apiDocs,
     ...(readiness && { readiness }),
     ...(metrics && { metrics: metrics.registry }),
   });
@@ -142,6 +144,7 @@ export function createApp(deps: AppDeps): App {
       EnvelopArmorPlugin({ ...GRAPHQL_LIMITS, blockFieldSuggestion: { enabled: !config.graphqlIntrospection } }),
       validationRules(introspectionRules(schema, config.graphqlIntrospection)),
       restPlugin(routes),
+      trpcPlugin({ userInfo, otp, idempotency, verifyBearer, clientAddress, log }),
     ],
   });
   return {
@@ -149,7 +152,7 @@ export function createApp(deps: AppDeps): App {
     userInfo,
     otp,
     idempotency,
-    routes: new Set([...routes.keys(), yoga.graphqlEndpoint]),
+    routes: new Set([...routes.keys(), yoga.graphqlEndpoint, ...TRPC_PATHS]),
     directRoutes: config.corsOrigins === undefined ? routes : undefined,
   };
 }

@@ -68,6 +68,7 @@ const envSchema = z.object({
   SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
   GRAPHIQL: z.enum(["true", "false", "1", "0", "yes", "no"]).optional(),
   GRAPHQL_INTROSPECTION: z.enum(["true", "false", "1", "0", "yes", "no"]).optional(),
+  API_DOCS: z.enum(["true", "false", "1", "0", "yes", "no"]).optional(),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
   LOG_FORMAT: z.enum(["auto", "json", "pretty"]).default("auto"),
 });
@@ -114,6 +115,8 @@ export interface Config {
   readonly graphiql: boolean;
   /** GraphQL introspection (`__schema`, `__type`): on in development, off in production unless `GRAPHQL_INTROSPECTION=true`. */
   readonly graphqlIntrospection: boolean;
+  /** The API reference page at `/docs`: on in development, off in production unless `API_DOCS=true`. */
+  readonly apiDocs: boolean;
   /** Browser origins allowed by CORS (`*`: any); `undefined`: no CORS. */
   readonly corsOrigins: readonly string[] | undefined;
   /** How long a SIGTERM waits for in-flight requests. */
@@ -223,6 +226,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     graphiql: e.GRAPHIQL === undefined ? !production : ["true", "1", "yes"].includes(e.GRAPHIQL),
     graphqlIntrospection:
       e.GRAPHQL_INTROSPECTION === undefined ? !production : ["true", "1", "yes"].includes(e.GRAPHQL_INTROSPECTION),
+    apiDocs: e.API_DOCS === undefined ? !production : ["true", "1", "yes"].includes(e.API_DOCS),
   });
 }
 

@@ -4,13 +4,13 @@ import type { App, RestHandler } from "./app.js";
 import type { Logger } from "./logger.js";
 import { type Metrics, routeOf } from "./observability/metrics.js";
 import { requestContext, requestIdOf } from "./observability/request-context.js";
+import { errorBody, errorFormatOf } from "./rest/responses.js";
 
 /** The largest request body accepted (bytes), on every route. */
 export const MAX_BODY_BYTES = 64 * 1024;
 
 const ERROR_TYPE = "application/json;charset=UTF-8";
 const SERVER_ERROR = JSON.stringify({ error: "server_error", error_description: "An unexpected error occurred." });
-const TOO_LARGE = JSON.stringify({ error: "invalid_request", error_description: "The request body is too large." });
 
 /**
  * The node:http handler in front of yoga: a request id for the logs and the `X-Request-Id` header, the request
@@ -109,10 +109,16 @@ function readBody(req: IncomingMessage, res: ServerResponse, then: () => void): 
 }
 
 function refuse(req: IncomingMessage, res: ServerResponse): void {
+  const { contentType, body } = errorBody(
+    413,
+    "invalid_request",
+    "The request body is too large.",
+    errorFormatOf(req.headers.accept),
+  );
   res.writeHead(413, STATUS_CODES[413], {
-    "content-type": "application/json;charset=UTF-8",
-    "content-length": Buffer.byteLength(TOO_LARGE),
+    "content-type": contentType,
+    "content-length": Buffer.byteLength(body),
     connection: "close",
   });
-  res.end(TOO_LARGE, () => req.destroy());
+  res.end(body, () => req.destroy());
 }

@@ -1,4 +1,4 @@
-import { isReadOnlyAttribute, PROFILE_ATTRIBUTES, type ProfileAttribute } from "../domain/attributes.js";
+import { isReadOnlyAttribute, type ProfileAttribute } from "../domain/attributes.js";
 import { invalidRequest } from "../domain/errors.js";
 import type { SendOtpCommand } from "../domain/otp/send-otp.js";
 import {
@@ -8,9 +8,11 @@ import {
   WRONG_TYPE,
   type WrongType,
 } from "../domain/update-command.js";
+import { identifierFields, profileFields, sendOtpBody } from "./schemas.js";
 
-// The Tencent CIAM JSON bodies, decoded into the domain's commands. Decoding sorts keys and JSON types; every rule
-// about values (and the order in which failures are reported) is the domain's.
+// The Tencent CIAM JSON bodies, decoded into the domain's commands by the schemas of `schemas.ts` (the ones the
+// OpenAPI description shows). Decoding sorts keys and JSON types; every rule about values (and the order in which
+// failures are reported) is the domain's.
 
 /** A JSON object's own keys and values. @throws DomainError `invalid_request` for any other JSON value */
 function objectOf(body: unknown): Record<string, unknown> {
@@ -20,18 +22,19 @@ function objectOf(body: unknown): Record<string, unknown> {
   return body as Record<string, unknown>;
 }
 
-/** A string or null as given; any other JSON value is of the wrong type. */
-const text = (value: unknown): string | null | WrongType =>
-  typeof value === "string" || value === null ? value : WRONG_TYPE;
+/** The value as its field's schema takes it; a value of another JSON type is of the wrong type. */
+function typed<T>(
+  schema: { safeParse(value: unknown): { success: true; data: T } | { success: false } },
+  value: unknown,
+) {
+  const parsed = schema.safeParse(value);
+  return parsed.success ? parsed.data : WRONG_TYPE;
+}
 
 const IDENTIFIER_KEYS = {
   phone_number: { value: "phone_number", otpToken: "phone_number_otp_token", otp: "phone_number_otp" },
   email: { value: "email", otpToken: "email_otp_token", otp: "email_otp" },
-} as const;
-const IDENTIFIER_KEY_NAMES: ReadonlySet<string> = new Set(
-  Object.values(IDENTIFIER_KEYS).flatMap((keys) => Object.values(keys)),
-);
-const PROFILE_KEY_NAMES: ReadonlySet<string> = new Set(PROFILE_ATTRIBUTES);
+} as const satisfies Record<string, Record<keyof IdentifierChange, keyof typeof identifierFields>>;
 
 function identifierChange(
   input: Record<string, unknown>,
@@ -39,7 +42,7 @@ function identifierChange(
 ) {
   const change: { -readonly [K in keyof IdentifierChange]: IdentifierChange[K] } = {};
   for (const part of ["value", "otpToken", "otp"] as const) {
-    if (Object.hasOwn(input, keys[part])) change[part] = text(input[keys[part]]);
+    if (Object.hasOwn(input, keys[part])) change[part] = typed(identifierFields[keys[part]], input[keys[part]]);
   }
   return Object.keys(change).length === 0 ? undefined : change;
 }
@@ -56,8 +59,9 @@ export function decodeUpdateCommand(body: unknown): UpdateCommand {
   const custom = new Map<string, JsonValue>();
   const readOnly: string[] = [];
   for (const [key, value] of Object.entries(input)) {
-    if (PROFILE_KEY_NAMES.has(key)) profile[key as ProfileAttribute] = text(value);
-    else if (IDENTIFIER_KEY_NAMES.has(key)) continue;
+    if (Object.hasOwn(profileFields, key)) {
+      profile[key as ProfileAttribute] = typed(profileFields[key as ProfileAttribute], value);
+    } else if (Object.hasOwn(identifierFields, key)) continue;
     else if (isReadOnlyAttribute(key)) readOnly.push(key);
     else custom.set(key, value as JsonValue);
   }
@@ -72,10 +76,11 @@ export function decodeUpdateCommand(body: unknown): UpdateCommand {
  */
 export function decodeSendOtpCommand(body: unknown): SendOtpCommand {
   const input = objectOf(body);
-  const usage = input.usage;
+  const fields = sendOtpBody.shape;
+  const given = (key: keyof typeof fields) => Object.hasOwn(input, key);
   return {
-    ...(Object.hasOwn(input, "usage") && { usage: typeof usage === "string" ? usage : WRONG_TYPE }),
-    ...(Object.hasOwn(input, "phone_number") && { phoneNumber: text(input.phone_number) }),
-    ...(Object.hasOwn(input, "email") && { email: text(input.email) }),
+    ...(given("usage") && { usage: typed(fields.usage, input.usage) }),
+    ...(given("phone_number") && { phoneNumber: typed(fields.phone_number, input.phone_number) }),
+    ...(given("email") && { email: typed(fields.email, input.email) }),
   };
 }

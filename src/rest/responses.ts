@@ -5,6 +5,7 @@ import { DomainError, UnavailableError } from "../domain/errors.js";
 import type { KeptAnswer } from "../domain/ports.js";
 import type { Logger } from "../logger.js";
 import { etagOf } from "./conditional.js";
+import { problemType } from "./schemas.js";
 
 const ERROR_TYPE = "application/json;charset=UTF-8";
 
@@ -34,16 +35,105 @@ export async function keptOf(response: Response): Promise<KeptAnswer> {
 }
 
 /** A kept answer as the response it was. */
-export const responseOf = ({ status, headers, body }: KeptAnswer): Response =>
-  new Response(body, { status, statusText: STATUS_CODES[status] ?? "", headers: { ...headers } });
+export const responseOf = (answer: KeptAnswer): Response =>
+  withKeptError(
+    new Response(answer.body, {
+      status: answer.status,
+      statusText: STATUS_CODES[answer.status] ?? "",
+      headers: { ...answer.headers },
+    }),
+    answer,
+  );
 
 /** A kept answer replayed: byte for byte, with `Idempotent-Replayed: true`. */
-export const replay = ({ status, headers, body }: KeptAnswer): Response =>
-  new Response(body, {
-    status,
-    statusText: STATUS_CODES[status] ?? "",
-    headers: { ...headers, "idempotent-replayed": "true" },
-  });
+export const replay = (answer: KeptAnswer): Response =>
+  withKeptError(
+    new Response(answer.body, {
+      status: answer.status,
+      statusText: STATUS_CODES[answer.status] ?? "",
+      headers: { ...answer.headers, "idempotent-replayed": "true" },
+    }),
+    answer,
+  );
+
+/** The media type of RFC 9457 problem details. */
+export const PROBLEM_JSON = "application/problem+json";
+
+/** How a client reads errors: Tencent CIAM's `{"error", "error_description"}` or RFC 9457 problem details. */
+export type ErrorFormat = "tencent" | "problem";
+
+/**
+ * The error format an `Accept` header asks for: problem details when it names `application/problem+json` (with a
+ * quality above 0, and not below that of `application/json`); Tencent CIAM's bodies otherwise.
+ */
+export function errorFormatOf(accept: string | null | undefined): ErrorFormat {
+  if (accept === null || accept === undefined) return "tencent";
+  let problem = 0;
+  let json = 0;
+  for (const range of accept.split(",")) {
+    const [type = "", ...parameters] = range.split(";").map((part) => part.trim().toLowerCase());
+    const q = parameters.find((parameter) => parameter.startsWith("q="));
+    const quality = q === undefined ? 1 : Number(q.slice(2)) || 0;
+    if (type === PROBLEM_JSON) problem = Math.max(problem, quality);
+    else if (type === "application/json") json = Math.max(json, quality);
+  }
+  return problem > 0 && problem >= json ? "problem" : "tencent";
+}
+
+/** Problem titles: a short summary of each error code (RFC 9457 `title`). */
+const TITLES: Readonly<Record<string, string>> = {
+  invalid_request: "Invalid request",
+  invalid_token: "Invalid access token",
+  insufficient_scope: "Insufficient scope",
+  insufficient_user_authentication: "A more recent authentication is required",
+  invalid_client: "Invalid client credentials",
+  malformed_phone_number: "Malformed phone number",
+  malformed_email: "Malformed email",
+  illegal_parameter_value: "Illegal parameter value",
+  bad_phone_number_otp_token: "Bad phone number OTP token",
+  bad_email_otp_token: "Bad email OTP token",
+  bad_phone_number_otp: "Bad phone number OTP",
+  bad_email_otp: "Bad email OTP",
+  duplicate_phone_number: "Phone number already in use",
+  duplicate_email: "Email already in use",
+  user_not_found: "User not found",
+  precondition_failed: "Precondition failed",
+  sms_rate_limit_exceeded: "SMS rate limit exceeded",
+  email_rate_limit_exceeded: "Email rate limit exceeded",
+  too_many_requests: "Too many requests",
+  temporarily_unavailable: "Temporarily unavailable",
+  server_error: "Server error",
+};
+
+/**
+ * The one rendering of a REST error, in either format: its content type and body. Problem details carry `type`
+ * (`urn:userinfo-bff:error:<code>`), `title`, `status`, `detail` (the description, else the title), and the Tencent
+ * members `error` and `error_description` as extensions.
+ */
+export function errorBody(
+  status: number,
+  error: string,
+  description: string | undefined,
+  format: ErrorFormat,
+): { readonly contentType: string; readonly body: string } {
+  if (format === "tencent") {
+    const body = description === undefined ? { error } : { error, error_description: description };
+    return { contentType: ERROR_TYPE, body: JSON.stringify(body) };
+  }
+  const title = TITLES[error] ?? STATUS_CODES[status] ?? error;
+  const detail = description ?? `${title}.`;
+  const problem = { type: problemType(error), title, status, detail, error, error_description: detail };
+  return { contentType: PROBLEM_JSON, body: JSON.stringify(problem) };
+}
+
+interface RenderedError {
+  readonly error: string;
+  readonly description: string | undefined;
+}
+
+// The error each error response was built from, so that the route wrapper can render it as the request asks
+// (`inErrorFormat`) whichever handler built it.
+const errorsOf = new WeakMap<Response, RenderedError>();
 
 /** An error response in the Tencent CIAM shape: `{"error": CODE}` plus `error_description` where there is one. */
 export function errorResponse(
@@ -52,12 +142,39 @@ export function errorResponse(
   description?: string,
   headers: Record<string, string> = {},
 ): Response {
-  const body = description === undefined ? { error } : { error, error_description: description };
-  return new Response(JSON.stringify(body), {
+  const { contentType, body } = errorBody(status, error, description, "tencent");
+  const response = new Response(body, {
     status,
     statusText: STATUS_CODES[status] ?? "",
-    headers: { "content-type": ERROR_TYPE, ...headers },
+    headers: { "content-type": contentType, ...headers },
   });
+  errorsOf.set(response, { error, description });
+  return response;
+}
+
+/**
+ * `response`, remembered as the error a kept Tencent error body holds: a kept or replayed error is rendered in the
+ * format each request asks for, like any other.
+ */
+function withKeptError(response: Response, answer: KeptAnswer): Response {
+  if (answer.status >= 400 && answer.headers["content-type"] === ERROR_TYPE) {
+    const { error, error_description } = JSON.parse(answer.body) as { error: string; error_description?: string };
+    errorsOf.set(response, { error, description: error_description });
+  }
+  return response;
+}
+
+/** `response` as the request's error format asks: an error response of {@link errorResponse} re-rendered. */
+export function inErrorFormat(response: Response, format: ErrorFormat): Response {
+  const rendered = errorsOf.get(response);
+  if (format === "tencent" || rendered === undefined) return response;
+  const { contentType, body } = errorBody(response.status, rendered.error, rendered.description, format);
+  const headers: Record<string, string> = {};
+  response.headers.forEach((value, name) => {
+    headers[name] = value;
+  });
+  headers["content-type"] = contentType;
+  return new Response(body, { status: response.status, statusText: response.statusText, headers });
 }
 
 /** The one mapping from thrown errors to REST responses. Unexpected errors are logged and masked. */

@@ -17,7 +17,19 @@ import { jsonValueOf, parseJsonBody, readBody } from "./body.js";
 import { claimsOf } from "./claims.js";
 import { etagOf, ifMatchOf, notModified } from "./conditional.js";
 import { decodeSendOtpCommand, decodeUpdateCommand } from "./decode.js";
-import { errorResponse, keptOf, notModifiedResponse, ok, replay, responseForError, responseOf } from "./responses.js";
+import { apiDocsRoutes } from "./docs.js";
+import { openApiDocument } from "./openapi.js";
+import {
+  errorFormatOf,
+  errorResponse,
+  inErrorFormat,
+  keptOf,
+  notModifiedResponse,
+  ok,
+  replay,
+  responseForError,
+  responseOf,
+} from "./responses.js";
 
 /** What the REST face needs. */
 export interface RestDeps {
@@ -35,6 +47,8 @@ export interface RestDeps {
   readonly readiness?: () => Promise<Readiness>;
   /** The Prometheus registry served at `/metrics`; absent: no `/metrics`. */
   readonly metrics?: Registry;
+  /** Serve the API reference page at `/docs`. */
+  readonly apiDocs?: boolean;
 }
 
 type Handler = (request: Request, serverContext: unknown) => Promise<Response>;
@@ -125,6 +139,11 @@ export function createRestRoutes(deps: RestDeps): Map<string, Handler> {
     });
   });
 
+  routes.set("/openapi.json", async (request) =>
+    request.method === "GET" ? ok(openApiDocument(), { "cache-control": "no-cache" }) : methodNotAllowed("GET"),
+  );
+  if (deps.apiDocs === true) for (const [path, handler] of apiDocsRoutes(methodNotAllowed)) routes.set(path, handler);
+
   routes.set("/healthz", async () => ok({ status: "ok" }, { "cache-control": "no-store" }));
 
   routes.set("/readyz", async () => {
@@ -160,11 +179,13 @@ export function createRestRoutes(deps: RestDeps): Map<string, Handler> {
   const guarded = new Map<string, Handler>();
   for (const [path, handler] of routes) {
     guarded.set(path, async (request, serverContext) => {
+      let response: Response;
       try {
-        return await handler(request, serverContext);
+        response = await handler(request, serverContext);
       } catch (error) {
-        return responseForError(error, log);
+        response = responseForError(error, log);
       }
+      return inErrorFormat(response, errorFormatOf(request.headers.get("accept")));
     });
   }
   return guarded;

@@ -52,6 +52,7 @@ describe("the container image, built without a container engine", () => {
       OTP_DELIVERY: "webhook",
       OTP_WEBHOOK_URL: "http://127.0.0.1:9/otp",
       OTP_WEBHOOK_SECRET: "s3cret-webhook-key",
+      API_DOCS: "true",
     };
   }, 900_000);
   afterAll(async () => {
@@ -115,6 +116,20 @@ describe("the container image, built without a container engine", () => {
     });
     expect(response.status).toBe(200);
     expect(await response.json()).toMatchObject({ sub: "packaged", nickname: "Packaged" });
+
+    // The description, the docs page's assets (from node_modules of the production tree) and the tRPC face.
+    const document = await fetch(`http://127.0.0.1:${port}/openapi.json`);
+    expect(document.status).toBe(200);
+    expect(await document.json()).toMatchObject({ openapi: expect.stringMatching(/^3\.1\./) });
+    expect((await fetch(`http://127.0.0.1:${port}/docs`)).status).toBe(200);
+    const bundle = await fetch(`http://127.0.0.1:${port}/docs/assets/swagger-ui-bundle.js`);
+    expect(bundle.status).toBe(200);
+    expect((await bundle.arrayBuffer()).byteLength).toBeGreaterThan(1_000_000);
+    const trpc = await fetch(`http://127.0.0.1:${port}/trpc/userInfo`, {
+      headers: { authorization: `Bearer ${await issuer.token("packaged")}` },
+    });
+    expect(trpc.status).toBe(200);
+    expect(await trpc.json()).toMatchObject({ result: { data: { sub: "packaged", nickname: "Packaged" } } });
 
     // The operator CLI of the same tree, beside the running gateway.
     expect(

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { checkedFetch } from "../support/openapi.js";
 import { cli, type GatewayProcess, postmasters, runGatewayToExit, startGatewayProcess } from "../support/process.js";
 
 // The embedded default as a person meets it: `npm start`, the CLI beside it, a second start refused. Each CLI run
@@ -25,7 +26,7 @@ describe("npm start on the embedded database", { timeout: 120_000 }, () => {
   it("serves PATCH /userinfo with a token from the CLI", async () => {
     const token = await cli(["token", "alice"], env);
     expect(token.code).toBe(0);
-    const response = await fetch(`${gateway.url}/userinfo`, {
+    const response = await checkedFetch(`${gateway.url}/userinfo`, {
       method: "PATCH",
       headers: { authorization: `Bearer ${token.stdout.trim()}`, "content-type": "application/json" },
       body: JSON.stringify({ nickname: "MOCK_NICKNAME" }),
@@ -36,7 +37,7 @@ describe("npm start on the embedded database", { timeout: 120_000 }, () => {
 
   it("sends a code with the demo application's credentials, logs it, and accepts it in PATCH", async () => {
     const demo = `Basic ${Buffer.from("demo:demo-secret").toString("base64")}`;
-    const sent = await fetch(`${gateway.url}/otp/send`, {
+    const sent = await checkedFetch(`${gateway.url}/otp/send`, {
       method: "POST",
       headers: { authorization: demo, "content-type": "application/json" },
       body: JSON.stringify({ usage: "update_userinfo", email: "alice@example.com" }),
@@ -47,7 +48,7 @@ describe("npm start on the embedded database", { timeout: 120_000 }, () => {
     const code = /"code":"([0-9]{6})"/.exec(gateway.output())![1];
     expect(gateway.output()).not.toContain(otp_token);
     const token = (await cli(["token", "alice"], env)).stdout.trim();
-    const patched = await fetch(`${gateway.url}/userinfo`, {
+    const patched = await checkedFetch(`${gateway.url}/userinfo`, {
       method: "PATCH",
       headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
       body: JSON.stringify({ email: "alice@example.com", email_otp_token: otp_token, email_otp: code }),
@@ -72,7 +73,7 @@ describe("npm start on the embedded database", { timeout: 120_000 }, () => {
     expect(list.stdout).not.toContain("s3cret");
 
     const token = (await cli(["token", "bob", "--client-id", "mobile"], env)).stdout.trim();
-    const response = await fetch(`${gateway.url}/userinfo`, { headers: { authorization: `Bearer ${token}` } });
+    const response = await checkedFetch(`${gateway.url}/userinfo`, { headers: { authorization: `Bearer ${token}` } });
     expect(await response.json()).toEqual({ sub: "bob", name: "Bob", email: "Bob@Example.com" });
     expect((await cli(["migrate"], env)).stdout).toBe("database is up to date\n");
   });
@@ -94,7 +95,7 @@ describe("npm start on the embedded database", { timeout: 120_000 }, () => {
   it("reads bodies at the HTTP layer: empty, too large, and GraphQL alike", async () => {
     const token = (await cli(["token", "erin"], env)).stdout.trim();
     const patch = (body: string) =>
-      fetch(`${gateway.url}/userinfo`, {
+      checkedFetch(`${gateway.url}/userinfo`, {
         method: "PATCH",
         headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
         body,
@@ -183,7 +184,7 @@ describe("npm start on the embedded database", { timeout: 120_000 }, () => {
     expect(postmasters(dataDir)).toEqual([]);
     gateway = await startGatewayProcess(env);
     const token = (await cli(["token", "alice"], env)).stdout.trim();
-    const response = await fetch(`${gateway.url}/userinfo`, { headers: { authorization: `Bearer ${token}` } });
+    const response = await checkedFetch(`${gateway.url}/userinfo`, { headers: { authorization: `Bearer ${token}` } });
     expect(await response.json()).toMatchObject({ sub: "alice", nickname: "MOCK_NICKNAME" });
   });
 });
@@ -196,7 +197,7 @@ describe("a gateway killed with SIGKILL", { timeout: 120_000 }, () => {
     try {
       const token = (await cli(["token", "kim"], env)).stdout.trim();
       const patch = (target: GatewayProcess, nickname: string) =>
-        fetch(`${target.url}/userinfo`, {
+        checkedFetch(`${target.url}/userinfo`, {
           method: "PATCH",
           headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
           body: JSON.stringify({ nickname }),
@@ -209,7 +210,7 @@ describe("a gateway killed with SIGKILL", { timeout: 120_000 }, () => {
 
       gateway = await startGatewayProcess(env);
       expect(postmasters(dataDir)).toEqual([server]);
-      const read = await fetch(`${gateway.url}/userinfo`, { headers: { authorization: `Bearer ${token}` } });
+      const read = await checkedFetch(`${gateway.url}/userinfo`, { headers: { authorization: `Bearer ${token}` } });
       expect(await read.json()).toMatchObject({ sub: "kim", nickname: "before" });
       expect((await patch(gateway, "after")).status).toBe(200);
       expect(await gateway.stop("SIGTERM")).toBe(0);

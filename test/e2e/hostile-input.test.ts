@@ -10,6 +10,7 @@ import type { PrismaClient } from "../../src/persistence/database.js";
 import { authorizations, bodies, contentTypes, graphqlDocuments, graphqlInputs } from "../support/arbitraries.js";
 import { createTestDatabase, type TestDatabase } from "../support/database.js";
 import { inspectionClient } from "../support/gateway.js";
+import { checkedFetch } from "../support/openapi.js";
 import { type GatewayProcess, startGatewayProcess } from "../support/process.js";
 
 // Documents built to exhaust the heap or the CPU, sent at once to a production gateway started as
@@ -158,7 +159,7 @@ describe("a production gateway under hostile GraphQL documents", () => {
           fc.asyncProperty(bodies, contentTypes, authorizations, async (body, contentType, choice) => {
             const auth = authorization(choice);
             const before = await state();
-            const response = await fetch(`${gateway.url}${path}`, {
+            const response = await checkedFetch(`${gateway.url}${path}`, {
               method,
               headers: {
                 ...(contentType === undefined ? {} : { "content-type": contentType }),

@@ -12,6 +12,7 @@ import { connectDatabase, type Database, type PrismaClient } from "../../src/per
 import { createStore } from "../../src/persistence/store.js";
 import { createTestDatabase, type TestDatabase } from "../support/database.js";
 import { inspectionClient } from "../support/gateway.js";
+import { checkedFetch } from "../support/openapi.js";
 import { type GatewayProcess, startGatewayProcess } from "../support/process.js";
 
 // Several gateway processes on one PostgreSQL database, as production runs them behind a load balancer.
@@ -46,7 +47,7 @@ async function token(sub: string): Promise<string> {
 }
 
 async function call(gateway: GatewayProcess, method: string, path: string, sub: string, body?: unknown) {
-  const response = await fetch(`${gateway.url}${path}`, {
+  const response = await checkedFetch(`${gateway.url}${path}`, {
     method,
     headers: { authorization: `Bearer ${await token(sub)}`, "content-type": "application/json" },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),

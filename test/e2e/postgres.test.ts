@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { createTestDatabase } from "../support/database.js";
+import { checkedFetch } from "../support/openapi.js";
 import { cli, startGatewayProcess } from "../support/process.js";
 
 // DATABASE_URL: the run's server (TEST_DATABASE_URL, or the embedded server the tests start).
@@ -16,7 +17,7 @@ describe("npm start on PostgreSQL", () => {
       expect(gateway.output()).toContain('"database":"postgresql"');
       expect((await cli(["users", "add", "dora", "--name", "Dora"], env)).code).toBe(0);
       const token = (await cli(["token", "dora"], env)).stdout.trim();
-      const response = await fetch(`${gateway.url}/userinfo`, {
+      const response = await checkedFetch(`${gateway.url}/userinfo`, {
         method: "PATCH",
         headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
         body: JSON.stringify({ locale: "en_US" }),

@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type Child, eventually, spawnChild, startArguments } from "../support/child.js";
 import { createTestDatabase, type TestDatabase } from "../support/database.js";
 import { createTestIssuer, type TestIssuer } from "../support/issuer.js";
+import { checkedFetch } from "../support/openapi.js";
 import { childEnv, runGatewayToExit } from "../support/process.js";
 
 // How the gateway starts, or refuses to: the configuration guards of SPEC 6, .env, the CLI's development key, logs.
@@ -107,7 +108,7 @@ describe("readiness and warnings", () => {
       });
       up = true;
       await eventually(async () => (await fetch(`${url}/readyz`)).status === 200);
-      const response = await fetch(`${url}/userinfo`, {
+      const response = await checkedFetch(`${url}/userinfo`, {
         headers: { authorization: `Bearer ${await issuer.token("remote")}` },
       });
       expect(response.status).toBe(200);
@@ -143,7 +144,7 @@ describe(".env", () => {
     expect(gateway.output()).toContain(
       `"file":"${join(cwd, ".env")}","msg":"configuration completed from .env (the environment wins)"`,
     );
-    const response = await fetch(`${url}/userinfo`, {
+    const response = await checkedFetch(`${url}/userinfo`, {
       headers: { authorization: `Bearer ${await issuer.token("nobody-yet")}` },
     });
     expect(response.status).toBe(404);
@@ -180,7 +181,9 @@ describe("cli token", () => {
     expect(created.code).toBe(0);
     const gateway = spawnGateway({ DATA_DIR: dataDir, DATABASE_URL: database.url });
     const url = await listening(gateway);
-    const response = await fetch(`${url}/userinfo`, { headers: { authorization: `Bearer ${created.stdout.trim()}` } });
+    const response = await checkedFetch(`${url}/userinfo`, {
+      headers: { authorization: `Bearer ${created.stdout.trim()}` },
+    });
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ sub: "keyed", updated_at: expect.any(Number) });
   });

@@ -1,7 +1,9 @@
 import { renderGraphiQL } from "@graphql-yoga/render-graphiql";
+import { createTRPCClient, httpLink, TRPCClientError } from "@trpc/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { UnavailableError } from "../../src/domain/errors.js";
 import type { Store } from "../../src/domain/ports.js";
+import type { AppRouter } from "../../src/trpc/router.js";
 import { createTestGateway, type TestGateway } from "../support/gateway.js";
 
 let gw: TestGateway;
@@ -60,6 +62,29 @@ const graphqlInput = (body: Record<string, unknown>, custom: string[] = []) => {
   }
   return Object.keys(customAttributes).length > 0 ? { ...input, customAttributes } : input;
 };
+
+/** The tRPC face for a caller (@trpc/client through the gateway's fetch): what a call returns, or its error. */
+function trpc(authorization: string | undefined, target = gw) {
+  const client = createTRPCClient<AppRouter>({
+    links: [
+      httpLink({
+        url: "http://localhost/trpc",
+        headers: authorization === undefined ? {} : { authorization },
+        fetch: (url, init) => target.fetch(new URL(String(url)).pathname + new URL(String(url)).search, init ?? {}),
+      }),
+    ],
+  });
+  const outcome = async <T>(call: (c: typeof client) => Promise<T>) => {
+    try {
+      return { ok: true as const, value: await call(client) };
+    } catch (error) {
+      if (!(error instanceof TRPCClientError)) throw error;
+      // biome-ignore lint/suspicious/noExplicitAny: error data is untyped JSON that each test walks into as it asserts
+      return { ok: false as const, message: error.message, data: error.data as Record<string, any> };
+    }
+  };
+  return { client, outcome };
+}
 
 /** A user's row without what differs between two users by construction. */
 async function stateOf(sub: string, target = gw) {
@@ -256,6 +281,27 @@ describe("updateUserInfo and PATCH /userinfo give the same outcome", () => {
     expect(await stateOf(outcome.graphqlSub)).toEqual(await stateOf(outcome.restSub));
   });
 
+  it.each(failures)(
+    "fails the same way on tRPC on %s",
+    async (_label, _typename, field, code, prepare, custom = []) => {
+      const restSub = `rest-${++n}`;
+      const trpcSub = `trpc-${n}`;
+      const restResult = await rest(`Bearer ${await gw.token(restSub)}`, "PATCH", "/userinfo", await prepare(restSub));
+      const input = graphqlInput(await prepare(trpcSub), custom);
+      const result = await trpc(`Bearer ${await gw.token(trpcSub)}`).outcome((c) =>
+        c.updateUserInfo.mutate(input as Parameters<typeof c.updateUserInfo.mutate>[0]),
+      );
+      expect(restResult.body.error).toBe(code);
+      expect(result.ok).toBe(false);
+      if (result.ok) return;
+      expect(result.data).toMatchObject({ code: "BAD_REQUEST", httpStatus: 400, error: code });
+      expect(result.data.field ?? null).toBe(field);
+      if (restResult.body.error_description !== undefined)
+        expect(result.message).toBe(restResult.body.error_description);
+      expect(await stateOf(trpcSub)).toEqual(await stateOf(restSub));
+    },
+  );
+
   it("treats a custom attribute named like a built-in as unknown, never as the built-in", async () => {
     const token = `Bearer ${await gw.token(`builtin-${++n}`)}`;
     for (const name of ["sub", "email", "email_verified", "__proto__", "constructor"]) {
@@ -346,6 +392,29 @@ describe("authentication failures", () => {
           extensions: { code, error },
         });
         expect(result.body.errors![0].extensions).not.toHaveProperty("http");
+      }
+      expect(restResult.status).toBe(status);
+    },
+  );
+
+  it.each(cases)(
+    "answers %s on tRPC with the REST status, code and message",
+    async (_label, authorization, status, _code, error) => {
+      const header = await authorization();
+      const restResult = await rest(header, "GET", "/userinfo");
+      const face = trpc(header);
+      const calls: ((c: typeof face.client) => Promise<unknown>)[] = [
+        (c) => c.userInfo.query(),
+        (c) => c.updateUserInfo.mutate({ nickname: "x" }),
+        (c) => c.sendOtp.mutate({ email: "a@b.c" }),
+      ];
+      for (const call of calls) {
+        const result = await face.outcome(call);
+        expect(result).toMatchObject({
+          ok: false,
+          message: restResult.body.error_description,
+          data: { httpStatus: status, error },
+        });
       }
       expect(restResult.status).toBe(status);
     },
@@ -470,5 +539,115 @@ describe("GraphiQL", () => {
   it("is off when not configured (production default)", async () => {
     const response = await gw.fetch("/graphql", { headers: { accept: "text/html" } });
     expect(response.headers.get("content-type") ?? "").not.toContain("text/html");
+  });
+});
+
+describe("the third face: tRPC gives the same outcome as REST and GraphQL", () => {
+  it("updates with the same claims and the same stored state", async () => {
+    const restSub = `rest-${++n}`;
+    const trpcSub = `trpc-${n}`;
+    const body = { name: " Ada ", nickname: "ada", locale: "en_US", zoneinfo: "asia/shanghai", team: "core" };
+    const restResult = await rest(`Bearer ${await gw.token(restSub)}`, "PATCH", "/userinfo", body);
+    const result = await trpc(`Bearer ${await gw.token(trpcSub)}`).outcome((c) =>
+      c.updateUserInfo.mutate({ ...graphqlInput(body, ["team"]) } as Parameters<typeof c.updateUserInfo.mutate>[0]),
+    );
+    expect(result).toMatchObject({
+      ok: true,
+      value: {
+        sub: trpcSub,
+        name: "Ada",
+        nickname: "ada",
+        locale: "en-US",
+        zoneinfo: "Asia/Shanghai",
+        customAttributes: { team: "core" },
+        updatedAt: restResult.body.updated_at,
+      },
+    });
+    expect(await stateOf(trpcSub)).toEqual(await stateOf(restSub));
+
+    // Reading: the same claims as GET /userinfo and GraphQL's userInfo.
+    const token = `Bearer ${await gw.token(trpcSub)}`;
+    const read = await trpc(token).outcome((c) => c.userInfo.query());
+    const graphqlRead = await graphql(token, ME);
+    expect(read).toMatchObject({ ok: true, value: { sub: trpcSub, name: "Ada", nickname: "ada" } });
+    expect(graphqlRead.body.data?.userInfo).toMatchObject({
+      sub: trpcSub,
+      name: "Ada",
+      updatedAt: restResult.body.updated_at,
+    });
+  });
+
+  it("sends a code and changes the email as the other faces do", async () => {
+    const restSub = `rest-${++n}`;
+    const trpcSub = `trpc-${n}`;
+    const restToken = `Bearer ${await gw.token(restSub)}`;
+    const sentRest = await rest(restToken, "POST", "/otp/send", {
+      usage: "update_userinfo",
+      email: `${restSub}@example.com`,
+    });
+    const restCode = gw.delivered.at(-1)!.code;
+    await rest(restToken, "PATCH", "/userinfo", {
+      email: `${restSub}@example.com`,
+      email_otp_token: sentRest.body.otp_token,
+      email_otp: restCode,
+    });
+    const face = trpc(`Bearer ${await gw.token(trpcSub)}`);
+    const sent = await face.client.sendOtp.mutate({ email: `${trpcSub}@example.com` });
+    const changed = await face.client.updateUserInfo.mutate({
+      email: `${trpcSub}@example.com`,
+      emailOtpToken: sent.otpToken,
+      emailOtp: gw.delivered.at(-1)!.code,
+    });
+    expect(changed).toMatchObject({ email: `${trpcSub}@example.com`, emailVerified: true });
+    expect(await stateOf(trpcSub)).toEqual(await stateOf(restSub));
+  });
+
+  it.each([
+    [{ email: "a@b.c", phoneNumber: "13800138000" }, "invalid_request", undefined],
+    [{ usage: "login", email: "a@b.c" }, "invalid_request", "usage"],
+    [{ phoneNumber: "+1 555" }, "malformed_phone_number", "phoneNumber"],
+  ] as const)("fails sendOtp like REST for %j", async (input, code, field) => {
+    const token = `Bearer ${await gw.token(`otp-${++n}`)}`;
+    const result = await trpc(token).outcome((c) => c.sendOtp.mutate(input));
+    expect(result).toMatchObject({ ok: false, data: { code: "BAD_REQUEST", error: code } });
+    if (!result.ok) expect(result.data.field).toBe(field);
+    const body: Record<string, unknown> = { usage: "usage" in input ? input.usage : "update_userinfo" };
+    if ("email" in input) body.email = input.email;
+    if ("phoneNumber" in input) body.phone_number = input.phoneNumber;
+    expect((await rest(token, "POST", "/otp/send", body)).body.error).toBe(code);
+  });
+
+  it("reports user_not_found, masks unexpected errors and answers 503 as the other faces", async () => {
+    const strict = await createTestGateway({ env: { JIT_PROVISIONING: "false" }, database: gw.database });
+    const failing =
+      (error: Error) =>
+      (store: Store): Store => ({
+        ...store,
+        customAttributes: { ...store.customAttributes, list: async () => Promise.reject(error) },
+      });
+    const broken = await createTestGateway({
+      database: gw.database,
+      wrapStore: failing(new Error("secret internals")),
+    });
+    const down = await createTestGateway({ database: gw.database, wrapStore: failing(new UnavailableError("down")) });
+    try {
+      const ghost = trpc(`Bearer ${await strict.token("ghost")}`, strict);
+      expect(await ghost.outcome((c) => c.userInfo.query())).toEqual({ ok: true, value: null });
+      expect(await ghost.outcome((c) => c.updateUserInfo.mutate({ nickname: "ghost" }))).toMatchObject({
+        ok: false,
+        data: { httpStatus: 404, error: "user_not_found" },
+      });
+      const masked = await trpc(`Bearer ${await broken.token("m")}`, broken).outcome((c) => c.userInfo.query());
+      expect(masked).toMatchObject({
+        ok: false,
+        message: "An unexpected error occurred.",
+        data: { httpStatus: 500, error: "server_error" },
+      });
+      expect(JSON.stringify(masked)).not.toContain("secret internals");
+      const unavailable = await trpc(`Bearer ${await down.token("d")}`, down).outcome((c) => c.userInfo.query());
+      expect(unavailable).toMatchObject({ ok: false, data: { httpStatus: 503, error: "temporarily_unavailable" } });
+    } finally {
+      await Promise.all([strict.close(), broken.close(), down.close()]);
+    }
   });
 });

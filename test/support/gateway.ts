@@ -16,6 +16,7 @@ import { connectDatabase, type Database, PrismaClient } from "../../src/persiste
 import { migrate } from "../../src/persistence/migrations.js";
 import { createStore } from "../../src/persistence/store.js";
 import { createTestDatabase, type TestDatabase } from "./database.js";
+import { expectDocumentedResponse } from "./openapi.js";
 
 /** A clock the test moves by hand. */
 export interface TestClock extends Clock {
@@ -63,7 +64,7 @@ export interface TestGateway {
   readonly issuer: DevIssuer;
   /** Codes delivered by the default in-memory sender. */
   readonly delivered: OtpMessage[];
-  /** Sends a request to the gateway. */
+  /** Sends a request to the gateway; a REST answer is checked against the OpenAPI description first. */
   fetch(path: string, init?: RequestInit): Promise<Response>;
   /** Mints a development token (issuer, clock and default client `web` filled in). */
   token(sub: string, claims?: Partial<DevTokenClaims>): Promise<string>;
@@ -142,7 +143,12 @@ export async function createTestGateway(options: TestGatewayOptions = {}): Promi
     random,
     issuer,
     delivered: recording.messages,
-    fetch: (path, init) => Promise.resolve(app.yoga.fetch(new Request(`http://localhost${path}`, init))),
+    async fetch(path, init) {
+      const request = new Request(`http://localhost${path}`, init);
+      const response = await app.yoga.fetch(request);
+      await expectDocumentedResponse(request.method, request.url, response);
+      return response;
+    },
     token: (sub, claims = {}) =>
       issuer.mint({ sub, issuer: config.auth.issuer, clientId: "web", now: clock.now(), ...claims }),
     db: connection,

@@ -39,7 +39,21 @@ const SendOtpInput = builder.inputType("SendOtpInput", {
   }),
 });
 
-const OTP_TOKEN: ResultCodec<{ otpToken: string }> = {
+/** The input as the domain's {@link SendOtpCommand} (usage `update_userinfo` unless given): tRPC's input too. */
+export function sendOtpCommandOf(input: {
+  readonly usage?: string | null | undefined;
+  readonly phoneNumber?: string | null | undefined;
+  readonly email?: string | null | undefined;
+}): SendOtpCommand {
+  return {
+    usage: input.usage ?? "update_userinfo",
+    ...(Object.hasOwn(input, "phoneNumber") && { phoneNumber: input.phoneNumber }),
+    ...(Object.hasOwn(input, "email") && { email: input.email }),
+  };
+}
+
+/** How a send's result is kept for an idempotent replay. */
+export const OTP_TOKEN: ResultCodec<{ otpToken: string }> = {
   encode: (value) => value,
   decode: (kept) => kept as { otpToken: string },
 };
@@ -61,11 +75,7 @@ builder.mutationField("sendOtp", (t) =>
     },
     resolve: async (_root, { input }, ctx) => {
       const principal = await ctx.principal();
-      const command: SendOtpCommand = {
-        usage: input.usage ?? "update_userinfo",
-        ...(Object.hasOwn(input, "phoneNumber") && { phoneNumber: input.phoneNumber }),
-        ...(Object.hasOwn(input, "email") && { email: input.email }),
-      };
+      const command = sendOtpCommandOf(input);
       const send = async (key: Claim | undefined) => {
         // A send counts against limits and delivers: the key is taken first.
         await key?.take();

@@ -1,0 +1,75 @@
+import type { TRPCError } from "@trpc/server";
+import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
+import type { Plugin } from "graphql-yoga";
+import type { BearerVerifier } from "../auth/bearer.js";
+import { AuthError } from "../auth/errors.js";
+import { DomainError } from "../domain/errors.js";
+import type { Idempotency } from "../domain/idempotency.js";
+import type { OtpService } from "../domain/otp/send-otp.js";
+import type { Principal } from "../domain/requesters.js";
+import type { UserInfoService } from "../domain/user-info.js";
+import type { Logger } from "../logger.js";
+import { appRouter } from "./router.js";
+
+/** Where the tRPC router is served. */
+export const TRPC_ENDPOINT = "/trpc";
+
+const PROCEDURES = ["userInfo", "updateUserInfo", "sendOtp"] as const satisfies readonly (keyof typeof appRouter)[];
+
+/** The tRPC procedures' paths, for the request metrics. */
+export const TRPC_PATHS: readonly string[] = PROCEDURES.map((name) => `${TRPC_ENDPOINT}/${name}`);
+
+/** What the tRPC face needs. */
+export interface TrpcDeps {
+  readonly userInfo: UserInfoService;
+  readonly otp: OtpService;
+  readonly idempotency: Idempotency;
+  readonly verifyBearer: BearerVerifier;
+  /** The address of the client that sent a request, if known. */
+  readonly clientAddress: (request: Request, serverContext: unknown) => string | undefined;
+  readonly log: Logger;
+}
+
+/** The headers REST sends with a failure, sent by tRPC too: the bearer challenge, `Retry-After`. */
+function headersFor(errors: readonly TRPCError[]): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const { cause } of errors) {
+    if (cause instanceof AuthError) headers["www-authenticate"] = cause.challenge;
+    if (cause instanceof DomainError && cause.retryAfterSeconds !== undefined) {
+      headers["retry-after"] = String(cause.retryAfterSeconds);
+    }
+  }
+  return headers;
+}
+
+/** Serves the tRPC router at `/trpc` from the yoga server, as the REST routes are served. */
+export function trpcPlugin({ userInfo, otp, idempotency, verifyBearer, clientAddress, log }: TrpcDeps): Plugin {
+  return {
+    async onRequest({ request, url, serverContext, endResponse }) {
+      if (url.pathname !== TRPC_ENDPOINT && !url.pathname.startsWith(`${TRPC_ENDPOINT}/`)) return;
+      let principal: Promise<Principal> | undefined;
+      const response = await fetchRequestHandler({
+        endpoint: TRPC_ENDPOINT,
+        req: request,
+        router: appRouter,
+        createContext: () => ({
+          userInfo,
+          otp,
+          idempotency,
+          principal: () => {
+            principal ??= verifyBearer(request.headers.get("authorization"));
+            return principal;
+          },
+          clientAddress: clientAddress(request, serverContext),
+        }),
+        responseMeta: ({ errors }) => ({ headers: headersFor(errors) }),
+        onError: ({ error, path }) => {
+          if (error.code === "INTERNAL_SERVER_ERROR")
+            log.error({ err: error.cause ?? error, path }, "unexpected error");
+          else if (error.code === "SERVICE_UNAVAILABLE") log.warn({ err: error.cause, path }, "dependency unavailable");
+        },
+      });
+      endResponse(response);
+    },
+  };
+}
