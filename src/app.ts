@@ -8,18 +8,22 @@ import { hashClientSecret } from "./auth/client-secrets.js";
 import { type DevIssuer, loadDevIssuer } from "./auth/dev-issuer.js";
 import { checkJwksFile, type RemoteJwksWarmUp, warmUpRemoteJwks } from "./auth/jwks-startup.js";
 import type { Config } from "./config.js";
-import { loggingFailures, otpDelivery } from "./delivery/otp-senders.js";
+import { createOutboxDispatcher, type OutboxDispatcher } from "./delivery/event-dispatcher.js";
+import { eventsWebhookSender, logEventSender } from "./delivery/events-webhook.js";
+import { loggingFailures, logSender, otpDelivery } from "./delivery/otp-senders.js";
 import { STANDARD_CLAIMS } from "./domain/attributes.js";
+import type { EventSender, NoticeSender } from "./domain/events.js";
 import { cryptoRandom, type OtpRandom } from "./domain/otp/secrets.js";
 import { createOtpService, type OtpService } from "./domain/otp/send-otp.js";
 import type { Clock, OtpSender, Store } from "./domain/ports.js";
+import { createRevertService, type RevertService } from "./domain/revert.js";
 import { createUserInfoService, type UserInfoService } from "./domain/user-info.js";
 import type { GraphQLContext } from "./graphql/context.js";
 import { documentCaches, GRAPHQL_LIMITS, introspectionRules } from "./graphql/limits.js";
 import { schema } from "./graphql/schema.js";
 import { type GraphiQLSetup, graphQLOptions } from "./graphql/server.js";
 import type { Logger } from "./logger.js";
-import { countedSender, createMetrics, type Metrics } from "./observability/metrics.js";
+import { countedSender, createMetrics, type Metrics, observeOutbox, watchOutbox } from "./observability/metrics.js";
 import type { Readiness } from "./observability/readiness.js";
 import { withLookupCache } from "./persistence/lookup-cache.js";
 import { type OpenDatabase, openDatabase, openDatabaseForOperator } from "./persistence/open-database.js";
@@ -52,6 +56,14 @@ export interface AppDeps {
   readonly readiness?: () => Promise<Readiness>;
   /** Metrics: served at `/metrics`, and OTP deliveries counted. */
   readonly metrics?: Metrics;
+  /** Where identifier change notices go; default: the log. */
+  readonly notices?: NoticeSender;
+  /** Where change events go; default: the configured events webhook, else the log. */
+  readonly events?: EventSender;
+  /** The jitter of outbox retries: a number in [0, 1); default `Math.random`. */
+  readonly jitter?: () => number;
+  /** The gateway's public address for revert links; default `PUBLIC_URL`, else the configured listen address. */
+  readonly publicUrl?: () => string;
 }
 
 /** The composed gateway: a fetch handler serving REST and GraphQL, and the domain services behind it. */
@@ -59,6 +71,9 @@ export interface App {
   readonly yoga: YogaServerInstance<{ request: Request }, GraphQLContext>;
   readonly userInfo: UserInfoService;
   readonly otp: OtpService;
+  readonly revert: RevertService;
+  /** Delivers change events and notices; tests drive its rounds (`runOnce`), a gateway starts its loop. */
+  readonly outbox: OutboxDispatcher;
   /** Every path the gateway serves (REST routes and `/graphql`). */
   readonly routes: ReadonlySet<string>;
 }
@@ -88,17 +103,36 @@ export function createApp(deps: AppDeps): App {
     clock,
     cacheSize: config.tokenCacheSize,
   });
+  const outbox = createOutboxDispatcher({
+    outbox: store.outbox,
+    events: deps.events ?? eventSenderOf(config, log),
+    notices: deps.notices ?? logSender(log),
+    publicUrl: deps.publicUrl ?? (() => config.publicUrl ?? listenUrl(config)),
+    clock,
+    random: deps.jitter ?? Math.random,
+    log,
+    ...(metrics && { observe: observeOutbox(metrics) }),
+    // Longer than the slowest delivery (a webhook or SMTP timeout) of a round, which sends its entries at once.
+    leaseMs: Math.max(config.events.webhookTimeoutMs, config.otp.webhookTimeoutMs) + 30_000,
+  });
+  if (metrics !== undefined) watchOutbox(metrics, store.outbox, clock);
+  const changed = () => outbox.wake();
   const userInfo = createUserInfoService({
     store,
     clock,
     jitProvisioning: config.jitProvisioning,
     defaultClaims: config.defaultClaims,
+    random,
+    revertTtlSeconds: config.revertTtlSeconds,
+    changed,
   });
+  const revert = createRevertService({ store, clock, changed });
   const otp = createOtpService({ store, clock, random, sender, limits: config.otp });
   const clientAddress = clientAddressResolver(config.trustProxy);
   const routes = createRestRoutes({
     userInfo,
     otp,
+    revert,
     authenticateClient: createClientAuthenticator({ applications: store.applications, clock }),
     clientAddress,
     verifyBearer,
@@ -124,7 +158,19 @@ export function createApp(deps: AppDeps): App {
       restPlugin(routes),
     ],
   });
-  return { yoga, userInfo, otp, routes: new Set([...routes.keys(), yoga.graphqlEndpoint]) };
+  return { yoga, userInfo, otp, revert, outbox, routes: new Set([...routes.keys(), yoga.graphqlEndpoint]) };
+}
+
+/** The configured listen address as a URL (the default of `PUBLIC_URL`). */
+export const listenUrl = (config: Pick<Config, "host" | "port">): string =>
+  `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${config.port}`;
+
+/** Change events go to the events webhook when one is configured, else to the log. */
+function eventSenderOf(config: Config, log: Logger): EventSender {
+  const { webhookUrl, webhookSecret, webhookTimeoutMs } = config.events;
+  return webhookUrl !== undefined && webhookSecret !== undefined
+    ? eventsWebhookSender({ url: webhookUrl, secret: webhookSecret, timeoutMs: webhookTimeoutMs })
+    : logEventSender(log);
 }
 
 /** Adds validation rules to every GraphQL document's validation. */

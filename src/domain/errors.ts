@@ -15,7 +15,8 @@ export type ErrorCode =
   | "sms_rate_limit_exceeded"
   | "email_rate_limit_exceeded"
   | "temporarily_unavailable"
-  | "too_many_requests";
+  | "too_many_requests"
+  | "invalid_revert_token";
 
 const statusOf: Record<ErrorCode, number> = {
   invalid_request: 400,
@@ -34,6 +35,7 @@ const statusOf: Record<ErrorCode, number> = {
   email_rate_limit_exceeded: 400,
   temporarily_unavailable: 503,
   too_many_requests: 429,
+  invalid_revert_token: 400,
 };
 
 /** Descriptions the wire contract fixes; other codes carry none unless a rule gives one. */

@@ -1,5 +1,7 @@
 import type { Channel, CustomAttributeDefinition, CustomValue, ProfileAttribute } from "./attributes.js";
 import type { AuditRecord } from "./audit.js";
+import type { ChangeOutbox, OutboxRepository } from "./events.js";
+import type { RevertTokenRepository } from "./revert.js";
 
 /** The source of the current time; injected so tests control it. */
 export interface Clock {
@@ -55,17 +57,18 @@ export interface UserRepository {
   find(sub: string): Promise<UserRecord | null>;
   /** Creates an empty profile for `sub` unless one exists, and returns the stored profile. */
   provision(sub: string, now: Date): Promise<UserRecord>;
-  /** @throws UniqueViolation when `sub` exists already or an address is taken. */
+  /** Creates a profile and its `user.updated` event in one statement. @throws UniqueViolation when `sub` exists already or an address is taken. */
   create(user: NewUser): Promise<UserRecord>;
   /**
-   * Applies `changes` and records `audit` in one statement; with `createIfMissing` a missing profile is created.
+   * Applies `changes` and records `audit` and the `outbox` entries (the event; a notice and a revert token for each
+   * email / phone number replaced by another value) in one statement; with `createIfMissing` a missing profile is created.
    * @returns the profile after the write, or `null` when it does not exist and `createIfMissing` is false.
    * @throws UniqueViolation when the email or phone number belongs to another profile.
    */
   write(
     sub: string,
     changes: UserChanges,
-    options: { createIfMissing: boolean; audit: AuditRecord },
+    options: { createIfMissing: boolean; audit: AuditRecord; outbox: ChangeOutbox },
   ): Promise<UserRecord | null>;
   /** The subject holding `email` (compared case-insensitively) or `phoneNumber`, if any. */
   holderOf(attribute: "email" | "phone_number", value: string): Promise<string | null>;
@@ -153,6 +156,7 @@ export interface CustomAttributeRepository {
 export interface TransactionalRepositories {
   readonly users: UserRepository;
   readonly otps: OtpRepository;
+  readonly revertTokens: RevertTokenRepository;
 }
 
 /** Everything the domain persists. */
@@ -160,6 +164,8 @@ export interface Store extends TransactionalRepositories {
   readonly applications: ApplicationRepository;
   readonly rateLimits: RateLimitRepository;
   readonly customAttributes: CustomAttributeRepository;
+  /** Change events and notices waiting for delivery. */
+  readonly outbox: OutboxRepository;
   /** Runs `work` in one database transaction: committed when it resolves, rolled back when it throws. */
   transaction<T>(work: (tx: TransactionalRepositories) => Promise<T>): Promise<T>;
 }

@@ -1,7 +1,9 @@
 import { auditRecordOf } from "./audit.js";
 import { claimsListFor, type UserInfo, userInfoOf } from "./claims.js";
 import { DomainError } from "./errors.js";
+import { changeOutboxOf } from "./events.js";
 import { verifyOtps } from "./otp/challenges.js";
+import type { OtpRandom } from "./otp/secrets.js";
 import {
   type Clock,
   type Store,
@@ -20,13 +22,27 @@ export interface UserInfoServiceDeps {
   readonly jitProvisioning: boolean;
   /** Claims of applications without a registered list; `undefined`: all. */
   readonly defaultClaims: readonly string[] | undefined;
+  /** Revert tokens for the notices of identifier changes. */
+  readonly random: Pick<OtpRandom, "token">;
+  /** How long a revert link works. */
+  readonly revertTtlSeconds: number;
+  /** Called after a change committed (wakes the outbox dispatcher; never awaited by the request). */
+  readonly changed?: () => void;
 }
 
 /** Reading and updating one's own profile: the use cases every face calls. */
 export type UserInfoService = ReturnType<typeof createUserInfoService>;
 
 /** Creates the user-info service. */
-export function createUserInfoService({ store, clock, jitProvisioning, defaultClaims }: UserInfoServiceDeps) {
+export function createUserInfoService({
+  store,
+  clock,
+  jitProvisioning,
+  defaultClaims,
+  random,
+  revertTtlSeconds,
+  changed = () => undefined,
+}: UserInfoServiceDeps) {
   /**
    * The custom attribute definitions and the view of a profile for the calling application. A command that names an
    * attribute the (cached) definitions do not know rereads them once: an operator may have just defined it.
@@ -76,12 +92,14 @@ export function createUserInfoService({ store, clock, jitProvisioning, defaultCl
       updatedAt: now,
     };
     const audit = auditRecordOf(changes, principal.clientId);
-    const write = { createIfMissing: jitProvisioning, audit };
+    const outbox = changeOutboxOf(changes, audit.attributes, { random, now, revertTtlSeconds });
+    const write = { createIfMissing: jitProvisioning, audit, outbox };
 
     if (update.verified.length === 0) {
       if (isEmpty(changes)) return userInfo(principal);
       const user = await store.users.write(principal.sub, changes, write);
       if (user === null) throw new DomainError("user_not_found");
+      changed();
       return view(user);
     }
 
@@ -100,6 +118,7 @@ export function createUserInfoService({ store, clock, jitProvisioning, defaultCl
         throw error;
       });
     if ("failure" in outcome) throw outcome.failure;
+    changed();
     return view(outcome.user);
   }
 

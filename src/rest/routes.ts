@@ -7,6 +7,7 @@ import { basicCredentials, type ClientAuthenticator } from "../auth/client-authe
 import { DomainError } from "../domain/errors.js";
 import type { OtpService } from "../domain/otp/send-otp.js";
 import type { OtpRequester } from "../domain/requesters.js";
+import type { RevertService } from "../domain/revert.js";
 import type { UserInfoService } from "../domain/user-info.js";
 import type { Logger } from "../logger.js";
 import type { Readiness } from "../observability/readiness.js";
@@ -14,11 +15,14 @@ import { readJsonBody } from "./body.js";
 import { claimsOf } from "./claims.js";
 import { decodeSendOtpCommand, decodeUpdateCommand } from "./decode.js";
 import { errorResponse, ok, responseForError } from "./responses.js";
+import { revertRoute } from "./revert.js";
 
 /** What the REST face needs. */
 export interface RestDeps {
   readonly userInfo: UserInfoService;
   readonly otp: OtpService;
+  /** The revert link of identifier change notices; absent: no `/userinfo/revert`. */
+  readonly revert?: RevertService;
   readonly authenticateClient: ClientAuthenticator;
   /** The address of the client that sent a request, if known. */
   readonly clientAddress: (request: Request, serverContext: unknown) => string | undefined;
@@ -65,6 +69,8 @@ export function createRestRoutes(deps: RestDeps): Map<string, Handler> {
     const { otpToken } = await otp.sendOtp(requester, command);
     return ok({ otp_token: otpToken }, { "cache-control": "no-store" });
   });
+
+  if (deps.revert !== undefined) routes.set("/userinfo/revert", revertRoute(deps.revert, log));
 
   routes.set("/healthz", async () => ok({ status: "ok" }, { "cache-control": "no-store" }));
 

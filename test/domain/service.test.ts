@@ -74,6 +74,7 @@ function memoryStore() {
       },
       purgeExpired: async () => 0,
     },
+    revertTokens: { find: async () => null, lock: async () => null, use: async () => undefined },
   });
   const clone = () => ({
     users: new Map([...state.users].map(([k, v]) => [k, { ...v }])),
@@ -138,7 +139,14 @@ function setup(jitProvisioning = true) {
     clock,
     random: { token: () => `token-${++n}`, code: () => codes[n % 3]! },
   });
-  const service = createUserInfoService({ store: memory.store, clock, jitProvisioning, defaultClaims: undefined });
+  const service = createUserInfoService({
+    store: memory.store,
+    clock,
+    jitProvisioning,
+    defaultClaims: undefined,
+    random: { token: () => `revert-${++n}` },
+    revertTtlSeconds: 604_800,
+  });
   const alice = { sub: "alice", clientId: "web" };
   const otp = async (channel: "sms" | "email", target: string) => {
     const issued = await issue({ channel, target, usage: "update_userinfo", clientId: "web", userSub: "alice" });

@@ -58,6 +58,8 @@ const KINDS: Record<ErrorCode, new (error: DomainError) => UserInfoFailure> = {
   email_rate_limit_exceeded: RateLimitExceededError,
   temporarily_unavailable: DeliveryFailedError,
   too_many_requests: RateLimitExceededError,
+  // The revert link is a REST page only; GraphQL never sees this code.
+  invalid_revert_token: InvalidRequestError,
 };
 
 /**
