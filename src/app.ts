@@ -189,6 +189,8 @@ export interface Gateway {
   readonly embedded: boolean;
   /** Withdraws readiness (`/readyz` answers 503 from now on). */
   drain(): void;
+  /** Tells where the server listens: the revert links' address when `PUBLIC_URL` is not set. */
+  listening(url: string): void;
   /** Stops the background work and closes the delivery channels and the database; `progress` hears each step. */
   close(progress?: ShutdownProgress): Promise<void>;
 }
@@ -229,6 +231,7 @@ export async function openGateway(config: Config, log: Logger): Promise<Gateway>
     const metrics = createMetrics();
     const databaseReady = databaseReadiness(database.database);
     let draining = false;
+    let listeningAt: string | undefined;
     const app = createApp({
       config,
       store: database.store,
@@ -246,11 +249,19 @@ export async function openGateway(config: Config, log: Logger): Promise<Gateway>
           }
         : false,
       metrics,
+      notices: delivery.notices,
+      publicUrl: () => config.publicUrl ?? listeningAt ?? listenUrl(config),
       readiness: async () =>
         draining ? { ready: false, reason: "shutting down" } : (remoteJwks?.readiness() ?? databaseReady()),
     });
-    const purge = () =>
+    const purge = () => {
       app.otp.purgeExpired().catch((error: unknown) => log.warn({ err: error }, "purging expired OTP data failed"));
+      database.store.outbox
+        .purge(new Date(systemClock.now().getTime() - OUTBOX_RETENTION_MS))
+        .catch((error: unknown) => log.warn({ err: error }, "purging delivered events failed"));
+    };
+    // Every process delivers the outbox; changes written before this start (or by a process that died) go out now.
+    app.outbox.start();
     // The first purge waits a minute: nothing needs it while the gateway is becoming ready.
     const firstPurge = setTimeout(purge, FIRST_PURGE_DELAY_MS).unref();
     const purgeTimer = setInterval(purge, PURGE_INTERVAL_MS).unref();
@@ -261,11 +272,16 @@ export async function openGateway(config: Config, log: Logger): Promise<Gateway>
       drain: () => {
         draining = true;
       },
+      listening: (url) => {
+        listeningAt = url;
+      },
       close: async (progress = () => undefined) => {
         draining = true;
         clearTimeout(firstPurge);
         clearInterval(purgeTimer);
         remoteJwks?.close();
+        progress("the outbox dispatcher's round to end");
+        await app.outbox.stop();
         progress("OTP delivery to close");
         delivery.close();
         progress(database.embedded ? "the embedded database to stop" : "the database pool to close");
@@ -285,6 +301,8 @@ export function openOperatorDatabase(config: Config, log: Logger): Promise<OpenD
 }
 
 const PURGE_INTERVAL_MS = 10 * 60_000;
+/** Delivered events and notices are kept a week (for `events list`), then deleted with expired revert links. */
+const OUTBOX_RETENTION_MS = 7 * 24 * 3600_000;
 const FIRST_PURGE_DELAY_MS = 60_000;
 
 /** With the development issuer, GraphiQL opens with a day-long token of the user `demo-user` filled in. */

@@ -153,7 +153,7 @@ export function outboxQueries(db: Executor): OutboxRepository {
           next_attempt_at = COALESCE(x.next, o.next_attempt_at),
           leased_until = NULL,
           last_error = x.error,
-          delivered_at = CASE WHEN x.delivered THEN ${now} ELSE NULL END,
+          delivered_at = CASE WHEN x.delivered THEN ${now}::timestamptz ELSE NULL END,
           -- A delivered notice's revert token is no longer needed here: only its hash stays (revert_tokens).
           secret = CASE WHEN x.delivered THEN NULL ELSE o.secret END
         FROM unnest(${outcomes.map((o) => o.id)}::uuid[], ${outcomes.map((o) => o.delivered)}::boolean[],
