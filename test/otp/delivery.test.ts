@@ -347,7 +347,10 @@ describe("SMTP delivery", () => {
       while ((await gw.app.outbox.runOnce()) > 0); // the notice, and the user.updated events (to the log)
       expect(inbox).toHaveLength(1);
       expect(inbox[0]!.to).toEqual(["first@example.com"]);
-      const raw = inbox[0]!.raw.replace(/=\r?\n/g, "");
+      // Quoted-printable: soft line breaks and =XX escapes.
+      const raw = inbox[0]!.raw
+        .replace(/=\r?\n/g, "")
+        .replace(/=([0-9A-F]{2})/g, (_m, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
       expect(raw).toContain("Subject: The email address of your account was changed");
       expect(raw).toContain("was changed from this address to s***@example.com.");
       const link = /http:\/\/bff\.test\/userinfo\/revert\?token=[A-Za-z0-9_%-]+/.exec(raw)?.[0];
