@@ -4,7 +4,7 @@ import { DomainError, invalidRequest } from "../domain/errors.js";
 import type { RevertService } from "../domain/revert.js";
 import type { Logger } from "../logger.js";
 import { readJsonBody } from "./body.js";
-import { ok, responseForError } from "./responses.js";
+import { errorResponse, ok, responseForError } from "./responses.js";
 
 // The revert link of an identifier change notice (SPEC 5.4): `GET /userinfo/revert?token=` shows what it would undo
 // and changes nothing; the page's form (or a JSON POST) undoes it. Plain HTML without scripts or external assets.
@@ -108,7 +108,7 @@ export function revertRoute(revert: RevertService, log: Logger) {
       }
     }
     if (request.method !== "POST") {
-      return responseForError(invalidRequest("Method not allowed; use GET, POST."), log);
+      return errorResponse(405, "invalid_request", "Method not allowed; use GET, POST.", { allow: "GET, POST" });
     }
     const contentType = request.headers.get("content-type") ?? "";
     if (/^application\/x-www-form-urlencoded\s*(;|$)/i.test(contentType)) {
