@@ -113,7 +113,7 @@ export function createApp(deps: AppDeps): App {
     log,
     ...(metrics && { observe: observeOutbox(metrics) }),
     // Longer than the slowest delivery (a webhook or SMTP timeout) of a round, which sends its entries at once.
-    leaseMs: Math.max(config.events.webhookTimeoutMs, config.otp.webhookTimeoutMs) + 30_000,
+    leaseMs: Math.max(config.events.webhookTimeoutMs, config.otp.webhookTimeoutMs) + 10_000,
   });
   if (metrics !== undefined) watchOutbox(metrics, store.outbox, clock);
   const changed = () => outbox.wake();

@@ -20,7 +20,7 @@ export interface ReceivedEvent {
  * implementation (`standardwebhooks`), answers `answer()` (or never, for "hang"), and keeps what it received.
  * Only verified deliveries answered 2xx are `accepted`.
  */
-export async function startEventsReceiver(answer: () => number | "hang" = () => 204, secret = EVENTS_SECRET) {
+export async function startEventsReceiver(answer: () => number | "hang" = () => 204, secret = EVENTS_SECRET, port = 0) {
   const webhook = new Webhook(secret);
   const received: ReceivedEvent[] = [];
   const accepted: ReceivedEvent[] = [];
@@ -52,7 +52,7 @@ export async function startEventsReceiver(answer: () => number | "hang" = () => 
       res.writeHead(status).end();
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/events`,
     received,
