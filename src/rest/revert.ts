@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { STATUS_CODES } from "node:http";
 import { Response } from "@whatwg-node/fetch";
 import { DomainError, invalidRequest } from "../domain/errors.js";
 import type { RevertService } from "../domain/revert.js";
@@ -53,7 +54,8 @@ ${body}
 </body>
 </html>
 `;
-  return new Response(html, { status, statusText: status === 200 ? "OK" : "Bad Request", headers: PAGE_HEADERS });
+  // A copy: the Response may add to the object it is given (content-length), which would then be every page's.
+  return new Response(html, { status, statusText: STATUS_CODES[status] ?? "", headers: { ...PAGE_HEADERS } });
 }
 
 const INVALID_PAGE = () =>
