@@ -60,18 +60,28 @@ export function eventsWebhookSender({
             method: "POST",
             agent,
             headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body), ...headers },
-            signal: AbortSignal.timeout(timeoutMs),
           },
           (response) => {
             response.resume();
-            response.once("end", () => resolve(response.statusCode ?? 0));
+            response.once("end", () => {
+              clearTimeout(timer);
+              resolve(response.statusCode ?? 0);
+            });
             response.once("error", reject);
           },
         );
-        outgoing.once("error", reject);
+        // One plain timer per delivery: cheaper than an AbortSignal.timeout, whose timer outlives the request.
+        const timer = setTimeout(
+          () => outgoing.destroy(Object.assign(new Error("timeout"), { name: "TimeoutError" })),
+          timeoutMs,
+        );
+        outgoing.once("error", (error) => {
+          clearTimeout(timer);
+          reject(error);
+        });
         outgoing.end(body);
       }).catch((error: unknown) => {
-        const name = (error as Error).name === "AbortError" ? "TimeoutError" : (error as Error).name;
+        const name = (error as Error).name;
         const code = (error as { code?: unknown }).code;
         throw new DeliveryFailure(`events webhook unreachable: ${typeof code === "string" ? code : name}`, true, {
           cause: error,
