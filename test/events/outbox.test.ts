@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { nextAttemptAt } from "../../src/domain/events.js";
 import { createMetrics, type Metrics } from "../../src/observability/metrics.js";
+import { eventually } from "../support/child.js";
 import { createTestDatabase, type TestDatabase } from "../support/database.js";
 import { createTestGateway, jsonRequest, type TestGateway, testClock } from "../support/gateway.js";
 import { EVENTS_SECRET, startEventsReceiver } from "../support/receivers.js";
@@ -161,8 +162,11 @@ describe("delivery", () => {
     const [row] = await rows(sub);
     const start = gw.clock.now();
 
+    await patch(sub, { nickname: "retry, later" });
     expect(await gw.app.outbox.runOnce()).toBe(1);
-    let [after] = await rows(sub);
+    let [after, follower] = await rows(sub);
+    // Failing pushes the rows waiting behind it back to its own next attempt.
+    expect(follower?.nextAttemptAt).toEqual(after?.nextAttemptAt);
     // First failure: ceiling 1 s, jitter 0.5 -> half of it plus half of the other half: 0.75 s.
     expect([after?.status, after?.attempts, (after?.nextAttemptAt.getTime() ?? 0) - start.getTime()]).toEqual([
       "pending",
@@ -182,6 +186,7 @@ describe("delivery", () => {
     expect(receiver.received.map((e) => e.id)).toEqual([row!.id, row!.id, row!.id]);
     expect(new Set(receiver.received.map((e) => e.body)).size).toBe(1);
     expect(receiver.accepted).toHaveLength(1);
+    expect(await gw.app.outbox.runOnce()).toBe(1); // then the one behind it
     [after] = await rows(sub);
     expect([after?.status, after?.attempts, after?.lastError]).toEqual(["delivered", 3, null]);
   });
@@ -235,6 +240,10 @@ describe("delivery", () => {
     answer = () => 204;
     await patch(alice, { nickname: "a2" });
     await patch(bob, { nickname: "b1" });
+    // a2 is not due before a1: the dispatcher's scan of due rows never meets it while a1 waits.
+    const [a1, a2] = await rows(alice);
+    expect(a2?.nextAttemptAt).toEqual(a1?.nextAttemptAt);
+    expect(a1!.nextAttemptAt.getTime()).toBeGreaterThan(gw.clock.now().getTime());
     expect(await drain(gw)).toBe(1); // only b1: a2 waits behind a1
     expect(receiver.accepted.map((e) => (e.verified as { data: { sub: string } }).data.sub)).toEqual([bob]);
     gw.clock.advance(1);
@@ -293,6 +302,29 @@ describe("delivery", () => {
     } finally {
       await other.close();
     }
+  });
+});
+
+describe("background delivery", () => {
+  it("a request never waits for the receiver: the commit wakes the dispatcher, which posts afterwards", async () => {
+    const sub = fresh();
+    answer = () => "hang"; // the receiver takes the POST and never answers (the 2 s timeout ends it)
+    gw.app.outbox.start();
+    try {
+      expect((await patch(sub, { nickname: "background" })).status).toBe(200);
+      await eventually(() => receiver.received.length === 1);
+      // The answer came while the delivery still hangs: the row is claimed, not yet settled.
+      const [row] = await rows(sub);
+      expect([row?.status, row?.attempts, row?.leasedUntil === null]).toEqual(["pending", 0, false]);
+    } finally {
+      await gw.app.outbox.stop();
+    }
+    const [after] = await rows(sub);
+    expect([after?.status, after?.attempts, after?.lastError]).toEqual([
+      "pending",
+      1,
+      "events webhook unreachable: TimeoutError",
+    ]);
   });
 });
 

@@ -47,7 +47,7 @@ export function outboxStatements(
         jsonb_build_object('type', 'user.updated', 'timestamp', ${now.toISOString()}::text, 'data', jsonb_build_object(
           'sub', w.sub, 'version', w.version, 'changed', ${JSON.stringify(outbox.changed)}::jsonb,
           'attributes', ${ATTRIBUTES})),
-        ${now}, ${retryUntil}, ${now}
+        ${dueAfterPending("events", now)}, ${retryUntil}, ${now}
       FROM written w
     )`,
   ];
@@ -62,7 +62,7 @@ export function outboxStatements(
     noticed_${name} AS (
       INSERT INTO outbox_events (stream, type, sub, version, payload, secret, next_attempt_at, retry_until, created_at)
       SELECT 'notices', 'identifier_changed', w.sub, w.version, ${payload}, ${notice.revertToken},
-        ${now}, ${retryUntil}, ${now}
+        ${dueAfterPending("notices", now)}, ${retryUntil}, ${now}
       FROM written w JOIN previous p ON ${REPLACED[attribute]}
     ),
     revertable_${name} AS (
@@ -82,6 +82,14 @@ export function outboxStatements(
     after: Prisma.join(parts, ""),
   };
 }
+
+/**
+ * When a new row of the user `w.sub` is first due: now, or - when an earlier row of the same stream is still pending
+ * (being retried) - not before that one. The dispatcher's scan of due rows then never wades through the rows waiting
+ * behind a retrying one, however long an outage makes the backlog.
+ */
+const dueAfterPending = (stream: "events" | "notices", now: Date) => Prisma.sql`GREATEST(${now}::timestamptz,
+  (SELECT max(b.next_attempt_at) FROM outbox_events b WHERE b.status = 'pending' AND b.stream = ${stream} AND b.sub = w.sub))`;
 
 interface ClaimedRow {
   id: string;
@@ -147,6 +155,7 @@ export function outboxQueries(db: Executor): OutboxRepository {
     async settle(outcomes, now) {
       if (outcomes.length === 0) return;
       await db.query(Prisma.sql`
+        WITH settled AS (
         UPDATE outbox_events o SET
           status = CASE WHEN x.delivered THEN 'delivered' WHEN x.next IS NULL THEN 'dead' ELSE 'pending' END,
           attempts = o.attempts + 1,
@@ -159,7 +168,14 @@ export function outboxQueries(db: Executor): OutboxRepository {
         FROM unnest(${outcomes.map((o) => o.id)}::uuid[], ${outcomes.map((o) => o.delivered)}::boolean[],
                     ${outcomes.map((o) => (o.delivered || o.nextAttemptAt === null ? null : o.nextAttemptAt.toISOString()))}::timestamptz[],
                     ${outcomes.map((o) => (o.delivered ? null : o.error))}::text[]) AS x(id, delivered, next, error)
-        WHERE o.id = x.id`);
+        WHERE o.id = x.id
+        RETURNING o.stream, o.sub, o.seq, o.next_attempt_at, o.status
+        )
+        -- The rows waiting behind one that is retried are not due before it (see dueAfterPending).
+        UPDATE outbox_events f SET next_attempt_at = s.next_attempt_at
+        FROM settled s
+        WHERE s.status = 'pending' AND f.status = 'pending' AND f.stream = s.stream AND f.sub = s.sub
+          AND f.seq > s.seq AND f.next_attempt_at < s.next_attempt_at`);
     },
     async list({ status, limit }) {
       return db.query<OutboxListing>(Prisma.sql`
