@@ -7,7 +7,7 @@
 //     backlog must drain once it is back (printed: backlog at its peak, time to drain).
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { type AddressInfo, createServer as createNetServer } from "node:net";
 import { cpus, tmpdir } from "node:os";
@@ -41,6 +41,46 @@ const freePort = () =>
     });
   });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** CPU seconds (user + system) a process has used so far, from /proc. */
+function cpuSeconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0; // it ended
+  }
+}
+
+/** The PostgreSQL backends serving `database` (their process titles name it), and the CPU they used so far. */
+function backendsCpu(database: string): Map<number, number> {
+  const found = new Map<number, number>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const title = readFileSync(`/proc/${entry}/cmdline`, "utf8");
+      if (title.startsWith("postgres: ") && title.includes(` ${database} `))
+        found.set(Number(entry), cpuSeconds(Number(entry)));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+/**
+ * Measures the CPU a run costs the gateway process and its database backends (in this contended machine's noise,
+ * CPU per request is steadier than requests per second; a backend that ends during the run is not counted).
+ */
+async function withCpu<T>(gatewayPid: number, database: string, run: () => Promise<T>) {
+  const gateway0 = cpuSeconds(gatewayPid);
+  const backends0 = backendsCpu(database);
+  const result = await run();
+  const gateway = cpuSeconds(gatewayPid) - gateway0;
+  let backends = 0;
+  for (const [pid, used] of backendsCpu(database)) backends += used - (backends0.get(pid) ?? 0);
+  return { result, gatewayCpu: gateway, databaseCpu: backends };
+}
 
 /** The events receiver: answers 204 and keeps each webhook-id once (receivers deduplicate by it). */
 function eventsReceiver(port: number) {
@@ -189,7 +229,15 @@ async function main() {
     };
 
     // 1. Throughput without and with the events webhook, alternately.
-    const rows: { scenario: string; rps: number; p99: number; errors: number }[] = [];
+    const rows: {
+      scenario: string;
+      rps: number;
+      p99: number;
+      errors: number;
+      requests: number;
+      gatewayCpu: number;
+      databaseCpu: number;
+    }[] = [];
     let writtenWithWebhook = 0;
     for (let round = 0; round < 2; round++) {
       for (const events of [false, true]) {
@@ -202,11 +250,21 @@ async function main() {
         }
         const writtenBefore = await count("true");
         await patchLoad(Math.min(3, DURATION)); // warm-up
-        const result = await patchLoad(DURATION);
-        rows.push({ scenario: events ? "events webhook (204)" : "no events webhook", ...result });
+        // CPU counted until this run's events are delivered (to the receiver, or to the log).
+        const measured = await withCpu(gateway.pid!, name, async () => {
+          const load = await patchLoad(DURATION);
+          await waitDrained(120_000);
+          return load;
+        });
+        const result = measured.result;
+        rows.push({
+          scenario: events ? "events webhook (204)" : "no events webhook",
+          ...result,
+          requests: result.rps * DURATION,
+          gatewayCpu: measured.gatewayCpu,
+          databaseCpu: measured.databaseCpu,
+        });
         process.stderr.write(`${rows.at(-1)!.scenario}: ${Math.round(result.rps)} req/s\n`);
-        // Each run's events are delivered (to the receiver, or to the log) before the next gateway starts.
-        await waitDrained(120_000);
         if (events) writtenWithWebhook += (await count("true")) - writtenBefore;
         await stop(gateway);
         gateway = undefined;
@@ -218,6 +276,11 @@ async function main() {
     };
     const baseline = mean("no events webhook");
     const withEvents = mean("events webhook (204)");
+    const cpuPerRequest = (scenario: string, part: "gatewayCpu" | "databaseCpu" | "both") => {
+      const picked = rows.filter((r) => r.scenario === scenario);
+      const cpu = picked.reduce((sum, r) => sum + (part === "both" ? r.gatewayCpu + r.databaseCpu : r[part]), 0);
+      return (cpu / picked.reduce((sum, r) => sum + r.requests, 0)) * 1e6; // microseconds
+    };
     const receivedInRuns = receiver.ids.size;
 
     // 2. The receiver down for OUTAGE_SECONDS while PATCHes continue (200/s), then back.
@@ -246,11 +309,28 @@ async function main() {
       `userinfo-bff change events benchmark, ${new Date().toISOString().slice(0, 10)}: ${cpus().length} cores, Node ${process.version}`,
       `PostgreSQL on loopback (synchronous_commit=off), pool 10; ${CONNECTIONS} connections, ${DURATION} s per run, ${USERS} users`,
       "",
-      line(["REST PATCH /userinfo (nickname)", "req/s", "p99 ms", "errors"]),
-      line(["---", "---:", "---:", "---:"]),
-      ...rows.map((r) => line([r.scenario, Math.round(r.rps), r.p99, r.errors])),
+      line([
+        "REST PATCH /userinfo (nickname)",
+        "req/s",
+        "p99 ms",
+        "errors",
+        "gateway CPU µs/req",
+        "database CPU µs/req",
+      ]),
+      line(["---", "---:", "---:", "---:", "---:", "---:"]),
+      ...rows.map((r) =>
+        line([
+          r.scenario,
+          Math.round(r.rps),
+          r.p99,
+          r.errors,
+          Math.round((r.gatewayCpu / r.requests) * 1e6),
+          Math.round((r.databaseCpu / r.requests) * 1e6),
+        ]),
+      ),
       "",
-      `events webhook / none: ${ratio.toFixed(3)} (${((1 - ratio) * 100).toFixed(1)} % lost; target <= 10 %) ${ratio >= 0.9 ? "ok" : "MISSED"}`,
+      `events webhook / none, req/s: ${ratio.toFixed(3)} (${((1 - ratio) * 100).toFixed(1)} % lost; target <= 10 %) ${ratio >= 0.9 ? "ok" : "MISSED"}`,
+      `CPU per request (gateway + its database backends, until the events are delivered): ${Math.round(cpuPerRequest("no events webhook", "both"))} µs without, ${Math.round(cpuPerRequest("events webhook (204)", "both"))} µs with the webhook: +${((cpuPerRequest("events webhook (204)", "both") / cpuPerRequest("no events webhook", "both") - 1) * 100).toFixed(1)} % (gateway alone +${((cpuPerRequest("events webhook (204)", "gatewayCpu") / cpuPerRequest("no events webhook", "gatewayCpu") - 1) * 100).toFixed(1)} %)`,
       `webhook runs: ${writtenWithWebhook} events written, ${receivedInRuns} distinct webhook-ids received ${writtenWithWebhook === receivedInRuns ? "ok" : "MISSED"}`,
       "",
       `outage: receiver down ${OUTAGE_SECONDS} s, ${Math.round(outageLoad.rps * Math.min(20, OUTAGE_SECONDS))} PATCHes meanwhile (${outageLoad.errors} errors)`,
