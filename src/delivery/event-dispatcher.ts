@@ -44,8 +44,11 @@ export interface OutboxDispatcher {
   wake(): void;
   /** Starts the background loop: rounds after each wake, and every poll interval. */
   start(): void;
-  /** Stops the loop and waits for the round in progress. */
-  stop(): Promise<void>;
+  /**
+   * Stops the loop and waits for the round in progress, at most `waitMs`: a shutdown does not wait for a slow
+   * receiver. A round cut short leaves its entries claimed; they are delivered again once the claim ends.
+   */
+  stop(waitMs?: number): Promise<void>;
 }
 
 /**
@@ -146,10 +149,12 @@ export function createOutboxDispatcher(deps: OutboxDispatcherDeps): OutboxDispat
       poll = setInterval(wake, pollIntervalMs).unref();
       wake();
     },
-    async stop() {
+    async stop(waitMs = 2000) {
       started = false;
       clearInterval(poll);
-      await running;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([running, new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs)))]);
+      clearTimeout(timer);
     },
   };
 }

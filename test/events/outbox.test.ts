@@ -305,6 +305,29 @@ describe("delivery", () => {
   });
 });
 
+describe("retention", () => {
+  it("purges delivered entries and expired revert links, and erases the token of an expired dead notice", async () => {
+    const sub = fresh();
+    await gw.store.users.create({ sub, email: `${sub}@example.com`, createdAt: gw.clock.now() });
+    const otp = await gw.otp("email", `${sub}.new@example.com`, { sub });
+    const body = { email: `${sub}.new@example.com`, email_otp_token: otp.token, email_otp: otp.code };
+    expect((await patch(sub, body)).status).toBe(200);
+    await drain(gw);
+    const notice = await gw.prisma.outboxEvent.findFirstOrThrow({ where: { sub, stream: "notices" } });
+    // As if it had failed for a day, its token kept for a redelivery.
+    await gw.prisma.outboxEvent.update({ where: { id: notice.id }, data: { status: "dead", secret: "kept" } });
+    expect(await gw.store.outbox.purge(gw.clock.now())).toBe(0);
+    expect(await gw.prisma.outboxEvent.count({ where: { sub } })).toBe(3);
+
+    const later = new Date(gw.clock.now().getTime() + 8 * 24 * 3600_000);
+    expect(await gw.store.outbox.purge(later)).toBe(3); // two delivered events, one expired revert link
+    const left = await gw.prisma.outboxEvent.findMany({ where: { sub } });
+    expect(left.map((r) => [r.id, r.status, r.secret])).toEqual([[notice.id, "dead", null]]);
+    expect(await gw.prisma.revertToken.count({ where: { sub } })).toBe(0);
+    expect(await gw.store.outbox.redeliver(notice.id, gw.clock.now())).toBe(false);
+  });
+});
+
 describe("background delivery", () => {
   it("a request never waits for the receiver: the commit wakes the dispatcher, which posts afterwards", async () => {
     const sub = fresh();
@@ -317,7 +340,7 @@ describe("background delivery", () => {
       const [row] = await rows(sub);
       expect([row?.status, row?.attempts, row?.leasedUntil === null]).toEqual(["pending", 0, false]);
     } finally {
-      await gw.app.outbox.stop();
+      await gw.app.outbox.stop(5000); // the round in progress ends with the 2 s timeout
     }
     const [after] = await rows(sub);
     expect([after?.status, after?.attempts, after?.lastError]).toEqual([
