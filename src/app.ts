@@ -13,6 +13,7 @@ import { eventsWebhookSender, logEventSender } from "./delivery/events-webhook.j
 import { loggingFailures, logSender, otpDelivery } from "./delivery/otp-senders.js";
 import { STANDARD_CLAIMS } from "./domain/attributes.js";
 import type { EventSender, NoticeSender } from "./domain/events.js";
+import { createIdempotency, type Idempotency } from "./domain/idempotency.js";
 import { cryptoRandom, type OtpRandom } from "./domain/otp/secrets.js";
 import { createOtpService, type OtpService } from "./domain/otp/send-otp.js";
 import type { Clock, OtpSender, Store } from "./domain/ports.js";
@@ -74,6 +75,7 @@ export interface App {
   readonly revert: RevertService;
   /** Delivers change events and notices; tests drive its rounds (`runOnce`), a gateway starts its loop. */
   readonly outbox: OutboxDispatcher;
+  readonly idempotency: Idempotency;
   /** Every path the gateway serves (REST routes and `/graphql`). */
   readonly routes: ReadonlySet<string>;
 }
@@ -84,8 +86,8 @@ function corsOptions(origins: readonly string[] | undefined) {
   return {
     origin: origins.includes("*") ? "*" : [...origins],
     methods: ["GET", "POST", "PATCH", "OPTIONS"],
-    allowedHeaders: ["authorization", "content-type", "x-request-id"],
-    exposedHeaders: ["www-authenticate", "retry-after", "x-request-id"],
+    allowedHeaders: ["authorization", "content-type", "x-request-id", "if-match", "if-none-match", "idempotency-key"],
+    exposedHeaders: ["www-authenticate", "retry-after", "x-request-id", "etag", "idempotent-replayed"],
     maxAge: 600,
   };
 }
@@ -125,6 +127,14 @@ export function createApp(deps: AppDeps): App {
     random,
     revertTtlSeconds: config.revertTtlSeconds,
     changed,
+    claimsByScope: config.claimsByScope,
+    stepUpMaxAgeSeconds: config.stepUpMaxAgeSeconds,
+  });
+  const idempotency = createIdempotency({
+    keys: store.idempotencyKeys,
+    clock,
+    ttlSeconds: config.idempotencyTtlSeconds,
+    onKeepFailure: (error) => log.warn({ err: error }, "an idempotent answer could not be kept"),
   });
   const revert = createRevertService({ store, clock, changed });
   const otp = createOtpService({ store, clock, random, sender, limits: config.otp });
@@ -133,6 +143,7 @@ export function createApp(deps: AppDeps): App {
     userInfo,
     otp,
     revert,
+    idempotency,
     authenticateClient: createClientAuthenticator({ applications: store.applications, clock }),
     clientAddress,
     verifyBearer,
@@ -142,7 +153,7 @@ export function createApp(deps: AppDeps): App {
     ...(metrics && { metrics: metrics.registry }),
   });
   const yoga = createYoga({
-    ...graphQLOptions({ userInfo, otp, verifyBearer, clientAddress, log, graphiql }),
+    ...graphQLOptions({ userInfo, otp, idempotency, verifyBearer, clientAddress, log, graphiql }),
     ...(graphiql !== false && { renderGraphiQL: graphiql.render }),
     landingPage: false,
     logging: false,
@@ -158,7 +169,15 @@ export function createApp(deps: AppDeps): App {
       restPlugin(routes),
     ],
   });
-  return { yoga, userInfo, otp, revert, outbox, routes: new Set([...routes.keys(), yoga.graphqlEndpoint]) };
+  return {
+    yoga,
+    userInfo,
+    otp,
+    idempotency,
+    revert,
+    outbox,
+    routes: new Set([...routes.keys(), yoga.graphqlEndpoint]),
+  };
 }
 
 /** The configured listen address as a URL (the default of `PUBLIC_URL`). */
@@ -256,6 +275,9 @@ export async function openGateway(config: Config, log: Logger): Promise<Gateway>
     });
     const purge = () => {
       app.otp.purgeExpired().catch((error: unknown) => log.warn({ err: error }, "purging expired OTP data failed"));
+      app.idempotency
+        .purgeExpired()
+        .catch((error: unknown) => log.warn({ err: error }, "purging expired idempotency keys failed"));
       database.store.outbox
         .purge(new Date(systemClock.now().getTime() - OUTBOX_RETENTION_MS))
         .catch((error: unknown) => log.warn({ err: error }, "purging delivered events failed"));

@@ -62,6 +62,14 @@ const envSchema = z.object({
   TRUST_PROXY: bool(false),
   TOKEN_CACHE_SIZE: z.coerce.number().int().min(0).default(10_000),
   LOOKUP_CACHE_TTL_MS: z.coerce.number().int().min(0).default(5_000),
+  IDEMPOTENCY_TTL_SECONDS: positiveInt(86_400),
+  STEP_UP_MAX_AGE_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .or(z.literal("").transform(() => undefined)),
+  CLAIMS_BY_SCOPE: bool(false),
   CORS_ORIGINS: list,
   SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
   GRAPHIQL: z.enum(["true", "false", "1", "0", "yes", "no"]).optional(),
@@ -131,6 +139,12 @@ export interface Config {
   readonly tokenCacheSize: number;
   /** How long applications and custom attribute definitions are kept in memory (0: not at all). */
   readonly lookupCacheTtlMs: number;
+  /** How long the answer to a request with an `Idempotency-Key` is kept (SPEC 5.2). */
+  readonly idempotencyTtlSeconds: number;
+  /** Identifier changes need an `auth_time` at most this old (SPEC 5.3); `undefined`: no step-up. */
+  readonly stepUpMaxAgeSeconds: number | undefined;
+  /** Answers show only the claims of the scopes the token grants (SPEC 5.6). */
+  readonly claimsByScope: boolean;
 }
 
 /** The `iss` of tokens minted by the development issuer when `AUTH_ISSUER` is not set. */
@@ -236,6 +250,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     tokenCacheSize: e.TOKEN_CACHE_SIZE,
     lookupCacheTtlMs: e.LOOKUP_CACHE_TTL_MS,
+    idempotencyTtlSeconds: e.IDEMPOTENCY_TTL_SECONDS,
+    stepUpMaxAgeSeconds: e.STEP_UP_MAX_AGE_SECONDS,
+    claimsByScope: e.CLAIMS_BY_SCOPE,
     graphiql: e.GRAPHIQL === undefined ? !production : ["true", "1", "yes"].includes(e.GRAPHIQL),
     graphqlIntrospection:
       e.GRAPHQL_INTROSPECTION === undefined ? !production : ["true", "1", "yes"].includes(e.GRAPHQL_INTROSPECTION),

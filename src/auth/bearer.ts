@@ -147,9 +147,17 @@ export function createBearerVerifier({
       throw describe(error);
     }
     if (!isValidSubject(payload.sub)) throw new AuthError("invalid_token", "The access token has no valid subject");
-    if (!scopesOf(payload).includes("openid")) throw bearerErrors.insufficientScope();
+    const scopes = scopesOf(payload);
+    if (!scopes.includes("openid")) throw bearerErrors.insufficientScope();
     const clientId = typeof payload.client_id === "string" ? payload.client_id : payload.azp;
-    const principal = { sub: payload.sub, clientId: typeof clientId === "string" ? clientId : null };
+    const { auth_time: authTime } = payload;
+    const principal: Principal = {
+      sub: payload.sub,
+      clientId: typeof clientId === "string" ? clientId : null,
+      scopes,
+      // RFC 9470: a number of seconds; anything else is as good as no auth_time.
+      authTime: typeof authTime === "number" && Number.isFinite(authTime) ? authTime : undefined,
+    };
     cache.set(token, principal, now.getTime(), payload.exp, payload.nbf);
     return principal;
   };

@@ -36,6 +36,28 @@ export function claimsListFor(
   return registered ?? defaultClaims ?? [...STANDARD_CLAIMS, ...customAttributes.map((d) => d.name)];
 }
 
+/** The claims each OIDC scope grants (OpenID Connect Core 5.4); `profile` also grants every custom attribute. */
+export const SCOPE_CLAIMS = {
+  profile: ["name", "nickname", "zoneinfo", "locale", "updated_at"],
+  email: ["email", "email_verified"],
+  phone: ["phone_number", "phone_number_verified"],
+} as const;
+
+/** Of the claims `allowed`, those the `scopes` grant (SPEC 5.6). */
+export function claimsOfScopes(
+  allowed: readonly string[],
+  scopes: readonly string[],
+  customAttributes: readonly CustomAttributeDefinition[],
+): readonly string[] {
+  const granted = new Set<string>();
+  for (const scope of scopes) {
+    if (Object.hasOwn(SCOPE_CLAIMS, scope))
+      for (const claim of SCOPE_CLAIMS[scope as keyof typeof SCOPE_CLAIMS]) granted.add(claim);
+    if (scope === "profile") for (const { name } of customAttributes) granted.add(name);
+  }
+  return allowed.filter((claim) => granted.has(claim));
+}
+
 /** What `user` shows an application that may read the claims `allowed` (`authenticationMethod` never). */
 export function userInfoOf(
   user: UserRecord,

@@ -16,7 +16,9 @@ export type ErrorCode =
   | "email_rate_limit_exceeded"
   | "temporarily_unavailable"
   | "too_many_requests"
-  | "invalid_revert_token";
+  | "invalid_revert_token"
+  | "precondition_failed"
+  | "insufficient_user_authentication";
 
 const statusOf: Record<ErrorCode, number> = {
   invalid_request: 400,
@@ -36,6 +38,8 @@ const statusOf: Record<ErrorCode, number> = {
   temporarily_unavailable: 503,
   too_many_requests: 429,
   invalid_revert_token: 400,
+  precondition_failed: 412,
+  insufficient_user_authentication: 401,
 };
 
 /** Descriptions the wire contract fixes; other codes carry none unless a rule gives one. */
@@ -43,6 +47,8 @@ const fixedDescriptions: Partial<Record<ErrorCode, string>> = {
   sms_rate_limit_exceeded: "SMS rate limit exceeded for same phone number",
   email_rate_limit_exceeded: "Email rate limit exceeded for same email",
   temporarily_unavailable: "Failed to send OTP. Please try again later.",
+  precondition_failed: "The profile was changed by another request.",
+  insufficient_user_authentication: "A more recent authentication is required.",
 };
 
 /** Options of a {@link DomainError}. */
@@ -53,6 +59,12 @@ export interface DomainErrorOptions {
   readonly field?: string;
   /** Seconds until a rate-limited request may be retried. */
   readonly retryAfterSeconds?: number;
+  /** `precondition_failed`: the profile's current version, when it exists. */
+  readonly currentVersion?: number;
+  /** `insufficient_user_authentication`: how old the authentication may be. */
+  readonly maxAgeSeconds?: number;
+  /** The HTTP status, where a code is answered with another than its usual one (`invalid_request` as 409, 422). */
+  readonly status?: number;
   readonly cause?: unknown;
 }
 
@@ -63,6 +75,8 @@ export class DomainError extends Error {
   readonly description: string | undefined;
   readonly field: string | undefined;
   readonly retryAfterSeconds: number | undefined;
+  readonly currentVersion: number | undefined;
+  readonly maxAgeSeconds: number | undefined;
 
   constructor(
     readonly code: ErrorCode,
@@ -70,10 +84,12 @@ export class DomainError extends Error {
   ) {
     const description = options.description ?? fixedDescriptions[code];
     super(description ?? code, { cause: options.cause });
-    this.status = statusOf[code];
+    this.status = options.status ?? statusOf[code];
     this.description = description;
     this.field = options.field;
     this.retryAfterSeconds = options.retryAfterSeconds;
+    this.currentVersion = options.currentVersion;
+    this.maxAgeSeconds = options.maxAgeSeconds;
   }
 }
 

@@ -52,6 +52,17 @@ export class UniqueViolation extends Error {
   }
 }
 
+/** How a {@link UserRepository.write} is done. */
+export interface WriteOptions {
+  /** Create the profile when it does not exist. */
+  readonly createIfMissing: boolean;
+  readonly audit: AuditRecord;
+  /** Write only when the stored version is one of these (checked atomically with the write). */
+  readonly expectedVersions?: readonly number[];
+  /** What the change publishes: its `user.updated` event, and notices for replaced identifiers (SPEC 5.4). */
+  readonly outbox: ChangeOutbox;
+}
+
 /** Profiles. */
 export interface UserRepository {
   find(sub: string): Promise<UserRecord | null>;
@@ -62,14 +73,13 @@ export interface UserRepository {
   /**
    * Applies `changes` and records `audit` and the `outbox` entries (the event; a notice and a revert token for each
    * email / phone number replaced by another value) in one statement; with `createIfMissing` a missing profile is created.
-   * @returns the profile after the write, or `null` when it does not exist and `createIfMissing` is false.
+   * @returns the profile after the write, or `null` when it does not exist and `createIfMissing` is false, or its
+   *   version is not one of `expectedVersions`.
    * @throws UniqueViolation when the email or phone number belongs to another profile.
    */
-  write(
-    sub: string,
-    changes: UserChanges,
-    options: { createIfMissing: boolean; audit: AuditRecord; outbox: ChangeOutbox },
-  ): Promise<UserRecord | null>;
+  write(sub: string, changes: UserChanges, options: WriteOptions): Promise<UserRecord | null>;
+  /** The profile's version, its row locked until the surrounding transaction ends; `null`: no profile. */
+  lockVersion(sub: string): Promise<number | null>;
   /** The subject holding `email` (compared case-insensitively) or `phoneNumber`, if any. */
   holderOf(attribute: "email" | "phone_number", value: string): Promise<string | null>;
 }
@@ -152,6 +162,47 @@ export interface CustomAttributeRepository {
   save(definition: CustomAttributeDefinition): Promise<void>;
 }
 
+/** An answer kept for an `Idempotency-Key`, as the face that answered it renders it. */
+export interface KeptAnswer {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string;
+}
+
+/** Where an `Idempotency-Key` is scoped (route or mutation, and caller), the key, and what the request said. */
+export interface IdempotentRequest {
+  readonly scope: string;
+  readonly key: string;
+  /** A digest of the request's content: a repeat must match it. */
+  readonly fingerprint: string;
+}
+
+/** A key held by an earlier request: its fingerprint, and its answer once it has one. */
+export interface HeldKey {
+  readonly fingerprint: string;
+  readonly answer: KeptAnswer | null;
+}
+
+/** Idempotency keys, shared by every gateway process. */
+export interface IdempotencyRepository {
+  /**
+   * Claims the key for `owner`, unless a row holds it that has not expired and is not an abandoned claim (no answer
+   * after `leaseUntil`). The claim holds until `leaseUntil`; a kept answer until `expiresAt`.
+   * @returns `null` when claimed, else what holds it
+   */
+  claim(
+    request: IdempotentRequest,
+    owner: string,
+    times: { readonly now: Date; readonly leaseUntil: Date; readonly expiresAt: Date },
+  ): Promise<HeldKey | null>;
+  /** Keeps `answer` for the key `owner` claimed. */
+  keep(request: IdempotentRequest, owner: string, answer: KeptAnswer): Promise<void>;
+  /** Gives up a claim without an answer to keep. */
+  release(request: IdempotentRequest, owner: string): Promise<void>;
+  /** Deletes keys that expired before `before`; returns how many. */
+  purgeExpired(before: Date): Promise<number>;
+}
+
 /** The repositories that take part in one transaction. */
 export interface TransactionalRepositories {
   readonly users: UserRepository;
@@ -166,6 +217,7 @@ export interface Store extends TransactionalRepositories {
   readonly customAttributes: CustomAttributeRepository;
   /** Change events and notices waiting for delivery. */
   readonly outbox: OutboxRepository;
+  readonly idempotencyKeys: IdempotencyRepository;
   /** Runs `work` in one database transaction: committed when it resolves, rolled back when it throws. */
   transaction<T>(work: (tx: TransactionalRepositories) => Promise<T>): Promise<T>;
 }

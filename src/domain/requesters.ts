@@ -1,7 +1,11 @@
-/** A signed-in user: the access token's subject and the application it was issued to. */
+/** A signed-in user: the access token's subject, the application it was issued to, and what the token says. */
 export interface Principal {
   readonly sub: string;
   readonly clientId: string | null;
+  /** The scopes the token grants. */
+  readonly scopes: readonly string[];
+  /** When the user last authenticated (`auth_time`, epoch seconds), if the token says. */
+  readonly authTime: number | undefined;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { auditRecordOf } from "./audit.js";
-import { claimsListFor, type UserInfo, userInfoOf } from "./claims.js";
+import { claimsListFor, claimsOfScopes, type UserInfo, userInfoOf } from "./claims.js";
 import { DomainError } from "./errors.js";
 import { changeOutboxOf } from "./events.js";
 import { verifyOtps } from "./otp/challenges.js";
@@ -11,6 +11,7 @@ import {
   UniqueViolation,
   type UserChanges,
   type UserRecord,
+  type WriteOptions,
 } from "./ports.js";
 import type { Principal } from "./requesters.js";
 import { namesUnknownAttribute, type UpdateCommand, type VerifiedChange, validateUpdate } from "./update-command.js";
@@ -28,6 +29,16 @@ export interface UserInfoServiceDeps {
   readonly revertTtlSeconds: number;
   /** Called after a change committed (wakes the outbox dispatcher; never awaited by the request). */
   readonly changed?: () => void;
+  /** Answers show only the claims of the token's scopes (SPEC 5.6). */
+  readonly claimsByScope?: boolean;
+  /** Identifier changes need an authentication at most this old (SPEC 5.3); `undefined`: no step-up. */
+  readonly stepUpMaxAgeSeconds?: number | undefined;
+}
+
+/** How an update is conditioned (SPEC 5.1). */
+export interface UpdateOptions {
+  /** `If-Match`: the versions the caller saw (`"any"`: any existing profile); absent: unconditional. */
+  readonly ifVersion?: readonly number[] | "any";
 }
 
 /** Reading and updating one's own profile: the use cases every face calls. */
@@ -42,6 +53,8 @@ export function createUserInfoService({
   random,
   revertTtlSeconds,
   changed = () => undefined,
+  claimsByScope = false,
+  stepUpMaxAgeSeconds,
 }: UserInfoServiceDeps) {
   /**
    * The custom attribute definitions and the view of a profile for the calling application. A command that names an
@@ -55,7 +68,8 @@ export function createUserInfoService({
     if (command !== undefined && namesUnknownAttribute(command, definitions)) {
       definitions = await store.customAttributes.list({ fresh: true });
     }
-    const allowed = claimsListFor(application?.claims ?? null, defaultClaims, definitions);
+    let allowed = claimsListFor(application?.claims ?? null, defaultClaims, definitions);
+    if (claimsByScope) allowed = claimsOfScopes(allowed, principal.scopes, definitions);
     return { definitions, view: (user: UserRecord) => userInfoOf(user, allowed, definitions) };
   }
 
@@ -73,14 +87,19 @@ export function createUserInfoService({
   }
 
   /**
-   * Applies an update and returns the profile after it. Fails in the order of the contract (SPEC 1.1); a failed
-   * update changes nothing except the attempt count of a token whose code was wrong.
+   * Applies an update and returns the profile after it. Fails in the order of the contract (SPEC 1.1, with 5.3 and
+   * 5.1 after its step 6); a failed update changes nothing except the attempt count of a token whose code was wrong.
    * @throws DomainError
    */
-  async function updateUserInfo(principal: Principal, command: UpdateCommand): Promise<UserInfo> {
+  async function updateUserInfo(
+    principal: Principal,
+    command: UpdateCommand,
+    { ifVersion }: UpdateOptions = {},
+  ): Promise<UserInfo> {
     const { definitions, view } = await viewFor(principal, command);
     const update = validateUpdate(command, definitions);
     const now = clock.now();
+    if (update.verified.length > 0) requireRecentAuthentication(principal, now);
     const phone = update.verified.find((v) => v.attribute === "phone_number");
     const email = update.verified.find((v) => v.attribute === "email");
     const changes: UserChanges = {
@@ -93,18 +112,37 @@ export function createUserInfoService({
     };
     const audit = auditRecordOf(changes, principal.clientId);
     const outbox = changeOutboxOf(changes, audit.attributes, { random, now, revertTtlSeconds });
-    const write = { createIfMissing: jitProvisioning, audit, outbox };
+    const write: WriteOptions = {
+      // A condition needs a profile to hold: none is created for it.
+      createIfMissing: jitProvisioning && ifVersion === undefined,
+      audit,
+      outbox,
+      ...(Array.isArray(ifVersion) && { expectedVersions: ifVersion }),
+    };
 
     if (update.verified.length === 0) {
-      if (isEmpty(changes)) return userInfo(principal);
+      if (isEmpty(changes)) {
+        if (ifVersion === undefined) return userInfo(principal);
+        const user = await store.users.find(principal.sub);
+        if (!matches(ifVersion, user?.version ?? null)) throw preconditionFailed(user?.version ?? null);
+        return view(user!);
+      }
       const user = await store.users.write(principal.sub, changes, write);
-      if (user === null) throw new DomainError("user_not_found");
-      changed();
-      return view(user);
+      if (user !== null) {
+        changed();
+        return view(user);
+      }
+      if (ifVersion === undefined) throw new DomainError("user_not_found");
+      throw preconditionFailed((await store.users.find(principal.sub))?.version ?? null);
     }
 
     const outcome = await store
       .transaction(async (tx) => {
+        if (ifVersion !== undefined) {
+          // Before any code is checked: a stale request counts no wrong code.
+          const version = await tx.users.lockVersion(principal.sub);
+          if (!matches(ifVersion, version)) return { failure: preconditionFailed(version) };
+        }
         const proof = await verifyOtps(tx, principal, update.verified, now);
         // Returned rather than thrown: the transaction commits, so that wrong codes are counted.
         if ("failure" in proof) return proof;
@@ -122,8 +160,24 @@ export function createUserInfoService({
     return view(outcome.user);
   }
 
+  /** SPEC 5.3: with a step-up age set, an identifier change needs an `auth_time` at most that old. */
+  function requireRecentAuthentication(principal: Principal, now: Date): void {
+    if (stepUpMaxAgeSeconds === undefined) return;
+    const age = principal.authTime === undefined ? Number.POSITIVE_INFINITY : now.getTime() / 1000 - principal.authTime;
+    if (age > stepUpMaxAgeSeconds) {
+      throw new DomainError("insufficient_user_authentication", { maxAgeSeconds: stepUpMaxAgeSeconds });
+    }
+  }
+
   return { userInfo, updateUserInfo };
 }
+
+/** Whether a profile at `version` (`null`: none) meets the condition (`"any"`: any existing profile). */
+const matches = (ifVersion: readonly number[] | "any", version: number | null): boolean =>
+  version !== null && (ifVersion === "any" || ifVersion.includes(version));
+
+const preconditionFailed = (version: number | null) =>
+  new DomainError("precondition_failed", version === null ? {} : { currentVersion: version });
 
 function isEmpty(changes: UserChanges): boolean {
   return (

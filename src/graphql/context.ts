@@ -1,3 +1,4 @@
+import type { Idempotency } from "../domain/idempotency.js";
 import type { OtpService } from "../domain/otp/send-otp.js";
 import type { Principal } from "../domain/requesters.js";
 import type { UserInfoService } from "../domain/user-info.js";
@@ -6,6 +7,7 @@ import type { UserInfoService } from "../domain/user-info.js";
 export interface GraphQLContext {
   readonly userInfo: UserInfoService;
   readonly otp: OtpService;
+  readonly idempotency: Idempotency;
   /**
    * The caller, from the request's bearer token (verified once per request).
    * @throws GraphQLError UNAUTHENTICATED / FORBIDDEN, with the REST status and `WWW-Authenticate` header

