@@ -1,6 +1,6 @@
-// The reference ceiling: the least a gateway must do for PATCH /userinfo (nickname) - node:http, jose ES256
-// verification with the issuer and openid checks, one UPDATE ... RETURNING through pg, a JSON answer.
-// Run by bench/run.ts as its own process: PORT, DATABASE_URL, JWKS_FILE, ISSUER, POOL_SIZE.
+// The old reference ceiling, kept for comparison with earlier runs: node:http, jose ES256 verification on every
+// request (no token cache) with the issuer and openid checks, one bare UPDATE ... RETURNING through pg (no audit
+// record), a JSON answer. Run by bench/run.ts as its own process: PORT, DATABASE_URL, JWKS_FILE, ISSUER, POOL_SIZE.
 import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { createLocalJWKSet, jwtVerify } from "jose";

@@ -78,7 +78,16 @@ export interface App {
   readonly idempotency: Idempotency;
   /** Every path the gateway serves (REST routes and `/graphql`). */
   readonly routes: ReadonlySet<string>;
+  /**
+   * The REST routes by exact path, for the HTTP handler to serve without yoga's request pipeline
+   * (`src/http-server.ts`); `undefined` when every request must pass through yoga (CORS is on: yoga's CORS plugin
+   * answers preflights and adds the headers). `yoga.fetch` serves the same routes through {@link restPlugin}.
+   */
+  readonly directRoutes: ReadonlyMap<string, RestHandler> | undefined;
 }
+
+/** A REST route: a fetch `Request` (and the server context, `{ req, res }` under node:http) to a `Response`. */
+export type RestHandler = ReturnType<typeof createRestRoutes> extends Map<string, infer H> ? H : never;
 
 /** CORS for the configured browser origins; none configured: no CORS headers at all. */
 function corsOptions(origins: readonly string[] | undefined) {
@@ -177,6 +186,7 @@ export function createApp(deps: AppDeps): App {
     revert,
     outbox,
     routes: new Set([...routes.keys(), yoga.graphqlEndpoint]),
+    directRoutes: config.corsOrigins === undefined ? routes : undefined,
   };
 }
 

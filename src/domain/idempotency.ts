@@ -1,6 +1,14 @@
 import { createHash, randomUUID } from "node:crypto";
 import { DomainError, invalidRequest } from "./errors.js";
-import type { Clock, IdempotencyRepository, IdempotentRequest, KeptAnswer } from "./ports.js";
+import {
+  type Clock,
+  type HeldKey,
+  type IdempotencyRepository,
+  type IdempotentRequest,
+  type KeptAnswer,
+  type KeyClaim,
+  KeyHeld,
+} from "./ports.js";
 
 /**
  * How long a first request holds its key before another may take it over: a process that died while answering
@@ -27,51 +35,92 @@ export interface IdempotentOutcome {
   readonly replayed: boolean;
 }
 
+/**
+ * The key of a request being answered. A use case that would cause effects takes it first ({@link take}), or hands
+ * `claim` to the write that claims it in its own statement; an answer that took nothing is kept when it is done.
+ */
+export interface Claim {
+  /** The claim, for a write that makes it in its own statement and then says so ({@link claimed}). */
+  readonly claim: KeyClaim;
+  /** Records that a write claimed the key. */
+  claimed(): void;
+  /**
+   * Claims the key now.
+   * @throws KeyHeld when an earlier request holds it
+   */
+  take(): Promise<void>;
+}
+
 /** Requests with an `Idempotency-Key` (SPEC 5.2), for every face. */
 export type Idempotency = ReturnType<typeof createIdempotency>;
 
+const differentRequest = () =>
+  new DomainError("invalid_request", {
+    status: 422,
+    description: "Idempotency-Key was used with a different request.",
+  });
+const stillRunning = () =>
+  new DomainError("invalid_request", {
+    status: 409,
+    description: "A request with this Idempotency-Key is being processed.",
+  });
+
 /** Creates the keeper of idempotent answers. */
 export function createIdempotency({ keys, clock, ttlSeconds, onKeepFailure }: IdempotencyDeps) {
+  /** The outcome for a key an earlier request holds: its kept answer, or why there is none to give. */
+  function fromHeld(request: IdempotentRequest, held: HeldKey | null): IdempotentOutcome {
+    if (held !== null && held.fingerprint !== request.fingerprint) throw differentRequest();
+    // Gone again by now (released after a 5xx): as good as still running - a repeat will run.
+    if (held?.answer == null) throw stillRunning();
+    return { answer: held.answer, replayed: true };
+  }
+
   /**
-   * Runs `answer` once per key: the first request runs and its answer is kept (unless it is a 5xx or `answer`
-   * throws: then the key is released); a repeat with the same fingerprint gets the kept answer and runs nothing.
+   * Answers once per key: the first request runs `answer` and its answer is kept (unless it is a 5xx or `answer`
+   * throws: then nothing is kept); a repeat with the same fingerprint gets the kept answer and runs nothing.
+   * `answer` takes the key before any effect ({@link Claim}).
    * @throws DomainError `invalid_request`: 400 for a malformed key, 422 for a repeat with other content, 409 while
    *   the first request still runs (on any process)
    */
-  async function once(request: IdempotentRequest, answer: () => Promise<KeptAnswer>): Promise<IdempotentOutcome> {
+  async function once(
+    request: IdempotentRequest,
+    answer: (claim: Claim) => Promise<KeptAnswer>,
+  ): Promise<IdempotentOutcome> {
     if (!KEY.test(request.key)) throw invalidRequest("Invalid Idempotency-Key.");
-    const owner = randomUUID();
     const now = clock.now();
-    const held = await keys.claim(request, owner, {
+    const claim: KeyClaim = {
+      request,
+      owner: randomUUID(),
       now,
       leaseUntil: new Date(now.getTime() + IDEMPOTENCY_LEASE_MS),
       expiresAt: new Date(now.getTime() + ttlSeconds * 1000),
-    });
-    if (held !== null) {
-      if (held.fingerprint !== request.fingerprint) {
-        throw new DomainError("invalid_request", {
-          status: 422,
-          description: "Idempotency-Key was used with a different request.",
-        });
-      }
-      if (held.answer === null) {
-        throw new DomainError("invalid_request", {
-          status: 409,
-          description: "A request with this Idempotency-Key is being processed.",
-        });
-      }
-      return { answer: held.answer, replayed: true };
-    }
+    };
+    let taken = false;
+    let heldBy: HeldKey | null = null;
+    const take = async () => {
+      if (taken) return;
+      heldBy = await keys.claim(claim);
+      // The repeat stops here, and gets what holds the key (below).
+      if (heldBy !== null) throw new KeyHeld();
+      taken = true;
+    };
     let result: KeptAnswer;
     try {
-      result = await answer();
+      result = await answer({ claim, take, claimed: () => (taken = true) });
     } catch (error) {
-      await keys.release(request, owner).catch(() => undefined);
+      if (error instanceof KeyHeld) return fromHeld(request, heldBy ?? (await keys.held(request, now)));
+      if (taken) await keys.release(request, claim.owner).catch(() => undefined);
       throw error;
     }
+    if (!taken) {
+      // Answered without an effect (a refused request): claimed and kept in one statement, unless a key is held.
+      if (result.status >= 500) return { answer: result, replayed: false };
+      const held = await keys.claim(claim, result);
+      return held === null ? { answer: result, replayed: false } : fromHeld(request, held);
+    }
     try {
-      if (result.status >= 500) await keys.release(request, owner);
-      else await keys.keep(request, owner, result);
+      if (result.status >= 500) await keys.release(request, claim.owner);
+      else await keys.keep(request, claim.owner, result);
     } catch (error) {
       // The request did what it did: its answer goes out; a repeat meets the lease, then runs again.
       onKeepFailure?.(error);

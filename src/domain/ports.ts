@@ -61,6 +61,11 @@ export interface WriteOptions {
   readonly expectedVersions?: readonly number[];
   /** What the change publishes: its `user.updated` event, and notices for replaced identifiers (SPEC 5.4). */
   readonly outbox: ChangeOutbox;
+  /**
+   * Claim this `Idempotency-Key` in the same statement, and write only if the claim succeeds (one round trip for
+   * both). @throws KeyHeld when the key is held
+   */
+  readonly claim?: KeyClaim;
 }
 
 /** Profiles. */
@@ -177,6 +182,25 @@ export interface IdempotentRequest {
   readonly fingerprint: string;
 }
 
+/** A claim of an `Idempotency-Key`: the request's key, its owner, and the times it holds until. */
+export interface KeyClaim {
+  readonly request: IdempotentRequest;
+  readonly owner: string;
+  readonly now: Date;
+  /** Until when an unanswered claim holds the key (a process that died while answering gives it up then). */
+  readonly leaseUntil: Date;
+  /** Until when the key and its answer are kept. */
+  readonly expiresAt: Date;
+}
+
+/** An `Idempotency-Key` is held by an earlier request. Thrown by repositories; nothing was written. */
+export class KeyHeld extends Error {
+  override name = "KeyHeld";
+  constructor() {
+    super("the idempotency key is held by another request");
+  }
+}
+
 /** A key held by an earlier request: its fingerprint, and its answer once it has one. */
 export interface HeldKey {
   readonly fingerprint: string;
@@ -186,15 +210,13 @@ export interface HeldKey {
 /** Idempotency keys, shared by every gateway process. */
 export interface IdempotencyRepository {
   /**
-   * Claims the key for `owner`, unless a row holds it that has not expired and is not an abandoned claim (no answer
-   * after `leaseUntil`). The claim holds until `leaseUntil`; a kept answer until `expiresAt`.
+   * Claims a key, unless a row holds it that has not expired and is not an abandoned claim (no answer after its
+   * lease); with `answer`, keeps it at once (claim and answer in one statement).
    * @returns `null` when claimed, else what holds it
    */
-  claim(
-    request: IdempotentRequest,
-    owner: string,
-    times: { readonly now: Date; readonly leaseUntil: Date; readonly expiresAt: Date },
-  ): Promise<HeldKey | null>;
+  claim(claim: KeyClaim, answer?: KeptAnswer): Promise<HeldKey | null>;
+  /** What holds a key now, if anything live does. */
+  held(request: IdempotentRequest, now: Date): Promise<HeldKey | null>;
   /** Keeps `answer` for the key `owner` claimed. */
   keep(request: IdempotentRequest, owner: string, answer: KeptAnswer): Promise<void>;
   /** Gives up a claim without an answer to keep. */

@@ -2,6 +2,7 @@ import { auditRecordOf } from "./audit.js";
 import { claimsListFor, claimsOfScopes, type UserInfo, userInfoOf } from "./claims.js";
 import { DomainError } from "./errors.js";
 import { changeOutboxOf } from "./events.js";
+import type { Claim } from "./idempotency.js";
 import { verifyOtps } from "./otp/challenges.js";
 import type { OtpRandom } from "./otp/secrets.js";
 import {
@@ -35,10 +36,12 @@ export interface UserInfoServiceDeps {
   readonly stepUpMaxAgeSeconds?: number | undefined;
 }
 
-/** How an update is conditioned (SPEC 5.1). */
+/** How an update is conditioned (SPEC 5.1) and keyed (SPEC 5.2). */
 export interface UpdateOptions {
   /** `If-Match`: the versions the caller saw (`"any"`: any existing profile); absent: unconditional. */
   readonly ifVersion?: readonly number[] | "any";
+  /** The request's `Idempotency-Key`, taken before any effect: by the write itself, or before OTP codes are checked. */
+  readonly key?: Claim;
 }
 
 /** Reading and updating one's own profile: the use cases every face calls. */
@@ -94,7 +97,7 @@ export function createUserInfoService({
   async function updateUserInfo(
     principal: Principal,
     command: UpdateCommand,
-    { ifVersion }: UpdateOptions = {},
+    { ifVersion, key }: UpdateOptions = {},
   ): Promise<UserInfo> {
     const { definitions, view } = await viewFor(principal, command);
     const update = validateUpdate(command, definitions);
@@ -127,7 +130,8 @@ export function createUserInfoService({
         if (!matches(ifVersion, user?.version ?? null)) throw preconditionFailed(user?.version ?? null);
         return view(user!);
       }
-      const user = await store.users.write(principal.sub, changes, write);
+      const user = await store.users.write(principal.sub, changes, key ? { ...write, claim: key.claim } : write);
+      key?.claimed();
       if (user !== null) {
         changed();
         return view(user);
@@ -136,6 +140,7 @@ export function createUserInfoService({
       throw preconditionFailed((await store.users.find(principal.sub))?.version ?? null);
     }
 
+    await key?.take();
     const outcome = await store
       .transaction(async (tx) => {
         if (ifVersion !== undefined) {

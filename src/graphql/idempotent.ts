@@ -1,5 +1,5 @@
 import { DomainError, type ErrorCode } from "../domain/errors.js";
-import { type Idempotency, jsonFingerprint } from "../domain/idempotency.js";
+import { type Claim, type Idempotency, jsonFingerprint } from "../domain/idempotency.js";
 import type { Principal } from "../domain/requesters.js";
 
 /** How a mutation's result is kept as JSON and read back. */
@@ -41,20 +41,20 @@ export async function idempotentMutation<T>(
   mutation: string,
   principal: Principal,
   input: Readonly<Record<string, unknown>>,
-  run: () => Promise<T>,
+  run: (key: Claim | undefined) => Promise<T>,
   codec: ResultCodec<T>,
 ): Promise<T> {
   const { idempotencyKey, ...content } = input;
-  if (idempotencyKey === undefined || idempotencyKey === null) return run();
+  if (idempotencyKey === undefined || idempotencyKey === null) return run(undefined);
   const request = {
     scope: JSON.stringify(["graphql", mutation, "sub", principal.sub]),
     key: String(idempotencyKey),
     fingerprint: jsonFingerprint(content),
   };
-  const { answer } = await idempotency.once(request, async () => {
+  const { answer } = await idempotency.once(request, async (key) => {
     let kept: Kept<unknown>;
     try {
-      kept = { ok: codec.encode(await run()) };
+      kept = { ok: codec.encode(await run(key)) };
     } catch (error) {
       if (!(error instanceof DomainError)) throw error;
       kept = { failure: keptFailureOf(error) };

@@ -31,12 +31,23 @@ export function createMetrics(): Metrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [registry],
   });
+  // The series of each (method, route, status), found once: prom-client otherwise hashes the label object on every
+  // call (twice per request). Few keys: node:http admits only known methods, routes are a fixed set or `other`.
+  const series = new Map<string, { count: () => void; observe: (seconds: number) => void }>();
   return {
     registry,
     observeRequest(method, route, status, seconds) {
-      const labels = { method, route, status: String(status) };
-      requests.inc(labels);
-      duration.observe(labels, seconds);
+      const key = `${method} ${route} ${status}`;
+      let found = series.get(key);
+      if (found === undefined) {
+        const labels = [method, route, String(status)] as const;
+        const counter = requests.labels(...labels);
+        const histogram = duration.labels(...labels);
+        found = { count: () => counter.inc(), observe: (s) => histogram.observe(s) };
+        series.set(key, found);
+      }
+      found.count();
+      found.observe(seconds);
     },
     otpSends: new Counter({
       name: "otp_sends_total",

@@ -6,8 +6,9 @@ import type { Registry } from "prom-client";
 import { type BearerVerifier, bearerTokenOf } from "../auth/bearer.js";
 import { basicCredentials, type ClientAuthenticator } from "../auth/client-authentication.js";
 import { DomainError } from "../domain/errors.js";
-import { type Idempotency, jsonFingerprint } from "../domain/idempotency.js";
+import { type Claim, type Idempotency, jsonFingerprint } from "../domain/idempotency.js";
 import type { OtpService } from "../domain/otp/send-otp.js";
+import { KeyHeld } from "../domain/ports.js";
 import type { OtpRequester } from "../domain/requesters.js";
 import type { RevertService } from "../domain/revert.js";
 import type { UserInfoService } from "../domain/user-info.js";
@@ -58,12 +59,12 @@ export function createRestRoutes(deps: RestDeps): Map<string, Handler> {
   async function idempotent(
     request: Request,
     scope: readonly string[],
-    handle: (body: () => unknown) => Promise<Response>,
+    handle: (body: () => unknown, key: Claim | undefined) => Promise<Response>,
   ): Promise<Response> {
     const body = await readBody(request);
     const json = () => parseJsonBody(request.headers.get("content-type"), body);
     const key = request.headers.get("idempotency-key");
-    if (key === null) return handle(json);
+    if (key === null) return handle(json, undefined);
     const parsed = jsonValueOf(body);
     const { answer, replayed } = await idempotency.once(
       {
@@ -75,7 +76,14 @@ export function createRestRoutes(deps: RestDeps): Map<string, Handler> {
             ? `raw:${createHash("sha256").update(body).digest("base64url")}`
             : jsonFingerprint(parsed),
       },
-      async () => keptOf(await handle(json).catch((error: unknown) => responseForError(error, log))),
+      async (claim) => {
+        const response = await handle(json, claim).catch((error: unknown) => {
+          // Not an answer: the key is held by an earlier request, whose answer `once` gives instead.
+          if (error instanceof KeyHeld) throw error;
+          return responseForError(error, log);
+        });
+        return keptOf(response);
+      },
     );
     return replayed ? replay(answer) : responseOf(answer);
   }
@@ -89,10 +97,13 @@ export function createRestRoutes(deps: RestDeps): Map<string, Handler> {
       if (notModified(request.headers.get("if-none-match"), info.version)) return notModifiedResponse(etag);
       return ok(claimsOf(info), { etag });
     }
-    return idempotent(request, ["PATCH /userinfo", "sub", principal.sub], async (body) => {
+    return idempotent(request, ["PATCH /userinfo", "sub", principal.sub], async (body, key) => {
       const command = decodeUpdateCommand(body());
       const ifVersion = ifMatchOf(request.headers.get("if-match"));
-      const info = await userInfo.updateUserInfo(principal, command, ifVersion === undefined ? {} : { ifVersion });
+      const info = await userInfo.updateUserInfo(principal, command, {
+        ...(ifVersion !== undefined && { ifVersion }),
+        ...(key !== undefined && { key }),
+      });
       return ok(claimsOf(info), { etag: etagOf(info.version) });
     });
   });
@@ -109,8 +120,11 @@ export function createRestRoutes(deps: RestDeps): Map<string, Handler> {
       requester = { kind: "user", principal: await verifyBearer(authorization), address };
     } else throw new DomainError("invalid_client");
     const caller = requester.kind === "client" ? ["client", requester.clientId] : ["sub", requester.principal.sub];
-    return idempotent(request, ["POST /otp/send", ...caller], async (body) => {
-      const { otpToken } = await otp.sendOtp(requester, decodeSendOtpCommand(body()));
+    return idempotent(request, ["POST /otp/send", ...caller], async (body, key) => {
+      const command = decodeSendOtpCommand(body());
+      // A send counts against limits and delivers: the key is taken first.
+      await key?.take();
+      const { otpToken } = await otp.sendOtp(requester, command);
       return ok({ otp_token: otpToken }, { "cache-control": "no-store" });
     });
   });

@@ -210,6 +210,51 @@ describe("5.2 Idempotency-Key", () => {
     expect(await audits(sub)).toBe(1);
   });
 
+  it("creates a new profile once: the repeat of its first PATCH is a replay", async () => {
+    const sub = fresh("created");
+    const key = { "idempotency-key": "create-1" };
+    const first = await patch(sub, { nickname: "new" }, key);
+    expect(first.status).toBe(200);
+    expect(first.headers.get("etag")).toBe('"1"');
+    const again = await patch(sub, { nickname: "new" }, key);
+    expect(again.text).toBe(first.text);
+    expect(again.headers.get("idempotent-replayed")).toBe("true");
+    expect(await row(sub)).toMatchObject({ version: 1 });
+    expect(await audits(sub)).toBe(1);
+  });
+
+  it("keeps a refused request's answer too: the repeat replays the 400, another body is 422", async () => {
+    const sub = fresh("refused");
+    const key = { "idempotency-key": "refused-1" };
+    const first = await patch(sub, { nickname: "" }, key);
+    expect(first.status).toBe(400);
+    expect(first.body).toEqual({ error: "illegal_parameter_value" });
+    const again = await patch(sub, { nickname: "" }, key);
+    expect(again.status).toBe(400);
+    expect(again.text).toBe(first.text);
+    expect(again.headers.get("idempotent-replayed")).toBe("true");
+    expect((await patch(sub, { nickname: "fixed" }, key)).status).toBe(422);
+    expect(await row(sub)).toBeNull();
+  });
+
+  it("of concurrent repeats on two gateways, one writes; the others replay its answer or get 409", async () => {
+    for (let round = 0; round < 5; round++) {
+      const sub = fresh("twins");
+      await get(sub);
+      const key = { "idempotency-key": `twins-${round}` };
+      const results = await Promise.all(
+        [gw, other, gw, other].map((target) => patch(sub, { nickname: `n${round}` }, key, target)),
+      );
+      const ok = results.filter((r) => r.status === 200);
+      expect(ok.length).toBeGreaterThanOrEqual(1);
+      expect(new Set(ok.map((r) => r.text)).size).toBe(1);
+      expect(results.filter((r) => r.status !== 200).every((r) => r.status === 409)).toBe(true);
+      expect(ok.filter((r) => r.headers.get("idempotent-replayed") === null)).toHaveLength(1);
+      expect(await row(sub)).toMatchObject({ version: 2 });
+      expect(await audits(sub)).toBe(1);
+    }
+  });
+
   it("a retried email change gets its 200 again, and the OTP token was consumed once", async () => {
     const sub = fresh("retry");
     const email = `${sub}@example.com`;
@@ -283,11 +328,13 @@ describe("5.2 Idempotency-Key", () => {
     const key = { "idempotency-key": "busy-1" };
     const release = sender.hold();
     // Two at once on one gateway: their claims share a statement, and only one of them runs.
-    const [first, twin] = [0, 1].map(() =>
-      send(sub, { usage: "update_userinfo", email: `${sub}@example.com` }, key, gw),
-    ) as [ReturnType<typeof send>, ReturnType<typeof send>];
+    const both = [0, 1].map((i) =>
+      send(sub, { usage: "update_userinfo", email: `${sub}@example.com` }, key, gw).then((result) => ({ i, result })),
+    );
+    const twin = await Promise.race(both);
+    const first = both[1 - twin.i]!.then(({ result }) => result);
     try {
-      expect((await twin).status).toBe(409);
+      expect(twin.result.status).toBe(409);
       await expect.poll(() => gw.prisma.idempotencyKey.count({ where: { key: "busy-1" } })).toBe(1);
       for (const target of [gw, other]) {
         const busy = await send(sub, { usage: "update_userinfo", email: `${sub}@example.com` }, key, target);

@@ -1,3 +1,4 @@
+import type { Claim } from "../../domain/idempotency.js";
 import { OTP_USAGES } from "../../domain/otp/challenges.js";
 import type { SendOtpCommand } from "../../domain/otp/send-otp.js";
 import { builder } from "../builder.js";
@@ -65,7 +66,11 @@ builder.mutationField("sendOtp", (t) =>
         ...(Object.hasOwn(input, "phoneNumber") && { phoneNumber: input.phoneNumber }),
         ...(Object.hasOwn(input, "email") && { email: input.email }),
       };
-      const send = () => ctx.otp.sendOtp({ kind: "user", principal, address: ctx.clientAddress }, command);
+      const send = async (key: Claim | undefined) => {
+        // A send counts against limits and delivers: the key is taken first.
+        await key?.take();
+        return ctx.otp.sendOtp({ kind: "user", principal, address: ctx.clientAddress }, command);
+      };
       return asResult(() => idempotentMutation(ctx.idempotency, "sendOtp", principal, input, send, OTP_TOKEN));
     },
   }),

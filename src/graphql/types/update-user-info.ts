@@ -114,7 +114,7 @@ builder.mutationField("updateUserInfo", (t) =>
           "updateUserInfo",
           principal,
           input,
-          () => ctx.userInfo.updateUserInfo(principal, updateCommandOf(input), options),
+          (key) => ctx.userInfo.updateUserInfo(principal, updateCommandOf(input), { ...options, ...(key && { key }) }),
           userInfoCodec,
         ),
       );

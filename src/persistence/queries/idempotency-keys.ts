@@ -1,4 +1,4 @@
-import type { HeldKey, IdempotencyRepository, IdempotentRequest, KeptAnswer } from "../../domain/ports.js";
+import type { HeldKey, IdempotencyRepository, IdempotentRequest, KeptAnswer, KeyClaim } from "../../domain/ports.js";
 import { batched } from "../batch.js";
 import { type Executor, Prisma } from "../database.js";
 
@@ -19,12 +19,17 @@ const heldOf = (row: HeldRow): HeldKey => ({
 });
 
 interface ClaimRow {
-  readonly request: IdempotentRequest;
-  readonly owner: string;
-  readonly now: Date;
-  readonly leaseUntil: Date;
-  readonly expiresAt: Date;
+  readonly claim: KeyClaim;
+  readonly answer: KeptAnswer | undefined;
 }
+
+/** The assignments that take over a key's row, and when a row may be taken over: it expired, or its claim was
+ * abandoned (no answer after the lease). Shared with the write that claims a key in its own statement. */
+export const TAKE_OVER = Prisma.raw(`fingerprint = EXCLUDED.fingerprint, owner = EXCLUDED.owner,
+  lease_until = EXCLUDED.lease_until, status = EXCLUDED.status, headers = EXCLUDED.headers, body = EXCLUDED.body,
+  expires_at = EXCLUDED.expires_at, created_at = EXCLUDED.created_at`);
+export const EXPIRED = Prisma.raw(`idempotency_keys.expires_at <= EXCLUDED.created_at
+  OR (idempotency_keys.status IS NULL AND idempotency_keys.lease_until <= EXCLUDED.created_at)`);
 
 const identity = ({ scope, key }: Pick<IdempotentRequest, "scope" | "key">) => JSON.stringify([scope, key]);
 
@@ -34,23 +39,26 @@ export function idempotencyKeyQueries(db: Executor): IdempotencyRepository {
   const claimAll = batched<ClaimRow, boolean>(async (rows) => {
     // A key twice in one batch: the later request finds the earlier one running.
     const first = new Map<string, ClaimRow>();
-    for (const row of rows) if (!first.has(identity(row.request))) first.set(identity(row.request), row);
+    for (const row of rows) if (!first.has(identity(row.claim.request))) first.set(identity(row.claim.request), row);
     const unique = [...first.values()];
+    const claims = unique.map((row) => row.claim);
     const claimed = await db.query<{ scope: string; key: string }>(Prisma.sql`
-      INSERT INTO idempotency_keys (scope, key, fingerprint, owner, lease_until, expires_at, created_at)
-      SELECT * FROM unnest(
-        ${unique.map((r) => r.request.scope)}::text[], ${unique.map((r) => r.request.key)}::text[],
-        ${unique.map((r) => r.request.fingerprint)}::text[], ${unique.map((r) => r.owner)}::uuid[],
-        ${unique.map((r) => r.leaseUntil)}::timestamptz[], ${unique.map((r) => r.expiresAt)}::timestamptz[],
-        ${unique.map((r) => r.now)}::timestamptz[])
-      ON CONFLICT (scope, key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, owner = EXCLUDED.owner,
-        lease_until = EXCLUDED.lease_until, status = NULL, headers = NULL, body = NULL,
-        expires_at = EXCLUDED.expires_at, created_at = EXCLUDED.created_at
-      WHERE idempotency_keys.expires_at <= EXCLUDED.created_at
-         OR (idempotency_keys.status IS NULL AND idempotency_keys.lease_until <= EXCLUDED.created_at)
+      INSERT INTO idempotency_keys
+        (scope, key, fingerprint, owner, lease_until, expires_at, created_at, status, headers, body)
+      SELECT scope, key, fingerprint, owner, lease_until, expires_at, created_at, status, headers::jsonb, body
+      FROM unnest(
+        ${claims.map((c) => c.request.scope)}::text[], ${claims.map((c) => c.request.key)}::text[],
+        ${claims.map((c) => c.request.fingerprint)}::text[], ${claims.map((c) => c.owner)}::uuid[],
+        ${claims.map((c) => c.leaseUntil)}::timestamptz[], ${claims.map((c) => c.expiresAt)}::timestamptz[],
+        ${claims.map((c) => c.now)}::timestamptz[], ${unique.map((r) => r.answer?.status ?? null)}::int[],
+        ${unique.map((r) => (r.answer === undefined ? null : JSON.stringify(r.answer.headers)))}::text[],
+        ${unique.map((r) => r.answer?.body ?? null)}::text[]
+      ) AS v(scope, key, fingerprint, owner, lease_until, expires_at, created_at, status, headers, body)
+      ON CONFLICT (scope, key) DO UPDATE SET ${TAKE_OVER}
+      WHERE ${EXPIRED}
       RETURNING scope, key`);
     const won = new Set(claimed.map(identity));
-    return rows.map((row) => won.has(identity(row.request)) && first.get(identity(row.request)) === row);
+    return rows.map((row) => won.has(identity(row.claim.request)) && first.get(identity(row.claim.request)) === row);
   });
 
   const keepAll = batched<{ request: IdempotentRequest; owner: string; answer: KeptAnswer }, void>(async (rows) => {
@@ -65,20 +73,27 @@ export function idempotencyKeyQueries(db: Executor): IdempotencyRepository {
     return rows.map(() => undefined);
   });
 
+  /** What holds a key now, if anything live does. */
+  const held = async ({ scope, key }: IdempotentRequest, now: Date): Promise<HeldKey | null> => {
+    const [row] = await db.query<HeldRow>(Prisma.sql`
+      SELECT fingerprint, status, headers, body FROM idempotency_keys
+      WHERE scope = ${scope} AND key = ${key} AND expires_at > ${now}
+        AND (status IS NOT NULL OR lease_until > ${now})`);
+    return row === undefined ? null : heldOf(row);
+  };
+
   return {
-    async claim(request, owner, { now, leaseUntil, expiresAt }) {
+    async claim(claim, answer) {
       // Twice at most: a row seen as taken may be released (or expire) before it is read.
       for (let attempt = 0; attempt < 2; attempt++) {
-        if (await claimAll({ request, owner, now, leaseUntil, expiresAt })) return null;
-        const [held] = await db.query<HeldRow>(Prisma.sql`
-          SELECT fingerprint, status, headers, body FROM idempotency_keys
-          WHERE scope = ${request.scope} AND key = ${request.key} AND expires_at > ${now}
-            AND (status IS NOT NULL OR lease_until > ${now})`);
-        if (held !== undefined) return heldOf(held);
+        if (await claimAll({ claim, answer })) return null;
+        const holder = await held(claim.request, claim.now);
+        if (holder !== null) return holder;
       }
       // Released and claimed again in between, twice: as busy as a request still running.
-      return { fingerprint: request.fingerprint, answer: null };
+      return { fingerprint: claim.request.fingerprint, answer: null };
     },
+    held,
     keep: (request, owner, answer) => keepAll({ request, owner, answer }),
     async release({ scope, key }, owner) {
       await db.query(

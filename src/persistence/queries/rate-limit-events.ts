@@ -11,14 +11,23 @@ export function rateLimitEventQueries(database: Database): RateLimitRepository {
     hit(limits, now) {
       const keys = [...new Set(limits.map((l) => l.key))].sort();
       return database.transaction(async (tx) => {
-        // Serializes concurrent sends for the same keys across every gateway process (locks taken in key order).
-        for (const key of keys)
-          await tx.query(Prisma.sql`SELECT 1 AS locked FROM pg_advisory_xact_lock(hashtextextended(${key}, 0))`);
-        for (const limit of limits) {
-          const since = new Date(now.getTime() - limit.windowSeconds * 1000);
-          const [{ count, oldest }] = (await tx.query<{ count: number; oldest: Date | null }>(Prisma.sql`
-            SELECT count(*)::int AS count, min(created_at) AS oldest FROM rate_limit_events
-            WHERE key = ${limit.key} AND created_at > ${since}`)) as [{ count: number; oldest: Date | null }];
+        // Serializes concurrent sends for the same keys across every gateway process. One statement takes every
+        // lock, in key order (the sorted subquery feeds the calls one row at a time, in its order), rather than a
+        // round trip per key.
+        await tx.query(Prisma.sql`
+          SELECT count(pg_advisory_xact_lock(hashtextextended(key, 0)))::int AS locked
+          FROM (SELECT unnest(${keys}::text[]) AS key ORDER BY 1) AS ordered`);
+        // Every limit counted by one statement, taken after the locks (so it sees the sends that held them), in the
+        // order of `limits`: the first one exceeded is the answer, as when they were counted one by one.
+        const counts = await tx.query<{ count: number; oldest: Date | null }>(Prisma.sql`
+          SELECT count(e.id)::int AS count, min(e.created_at) AS oldest
+          FROM unnest(${limits.map((l) => l.key)}::text[],
+                      ${limits.map((l) => new Date(now.getTime() - l.windowSeconds * 1000).toISOString())}::timestamptz[])
+               WITH ORDINALITY AS l(key, since, i)
+          LEFT JOIN rate_limit_events e ON e.key = l.key AND e.created_at > l.since
+          GROUP BY l.i ORDER BY l.i`);
+        for (const [i, limit] of limits.entries()) {
+          const { count, oldest } = counts[i]!;
           if (count >= limit.max && oldest !== null) {
             const retryAt = oldest.getTime() + limit.windowSeconds * 1000;
             return {

@@ -1,8 +1,9 @@
 import type { CustomValue } from "../../domain/attributes.js";
-import type { UserChanges, UserRecord, UserRepository } from "../../domain/ports.js";
+import { KeyHeld, type UserChanges, type UserRecord, type UserRepository } from "../../domain/ports.js";
 import type { User } from "../../generated/prisma/client.js";
 import { type Executor, Prisma } from "../database.js";
 import { outboxStatements } from "./change-events.js";
+import { EXPIRED, TAKE_OVER } from "./idempotency-keys.js";
 
 // Statements on `users` (and the `audit_events` and `outbox_events` rows each change writes with it).
 
@@ -44,11 +45,18 @@ export function userQueries(db: Executor): UserRepository {
   return {
     find: (sub) => one(Prisma.sql`SELECT ${USER} FROM users WHERE sub = ${sub}`),
     async provision(sub, now) {
-      // An upsert that changes nothing still returns the row, in one round trip.
-      return (await one(Prisma.sql`
-        INSERT INTO users (sub, created_at, updated_at) VALUES (${sub}, ${now}, ${now})
-        ON CONFLICT (sub) DO UPDATE SET sub = EXCLUDED.sub
-        RETURNING ${USER}`))!;
+      // One statement that reads the row when it exists (the common case: a read, where an upsert that "changes"
+      // nothing would still write a new row version) and inserts it when it does not. When two first requests of one
+      // user race, the loser's insert does nothing and its snapshot holds no row: it reads the winner's row.
+      const row = await one(Prisma.sql`
+        WITH found AS (SELECT ${USER} FROM users WHERE sub = ${sub}),
+        inserted AS (
+          INSERT INTO users (sub, created_at, updated_at) SELECT ${sub}, ${now}, ${now}
+          WHERE NOT EXISTS (SELECT 1 FROM found)
+          ON CONFLICT (sub) DO NOTHING
+          RETURNING ${USER})
+        SELECT * FROM found UNION ALL SELECT * FROM inserted`);
+      return row ?? (await one(Prisma.sql`SELECT ${USER} FROM users WHERE sub = ${sub}`))!;
     },
     async create(user) {
       // A new profile is a change too: its event lists the attributes it was created with.
@@ -65,7 +73,7 @@ export function userQueries(db: Executor): UserRepository {
         )${published.after}
         SELECT ${USER} FROM written`))!;
     },
-    async write(sub, changes, { createIfMissing, audit, expectedVersions, outbox }) {
+    async write(sub, changes, { createIfMissing, audit, expectedVersions, claim, outbox }) {
       const set = assignments(changes);
       // The outbox rows: the event, and - for a replaced email / phone number - the notice and its revert token.
       const published = outboxStatements(sub, changes, outbox);
@@ -84,6 +92,9 @@ export function userQueries(db: Executor): UserRepository {
         expectedVersions === undefined
           ? Prisma.empty
           : Prisma.sql` AND users.version = ANY(${[...expectedVersions]}::int[])`;
+      // An Idempotency-Key claimed by the same statement: nothing is written unless the claim is made.
+      const claimed = claim === undefined ? Prisma.empty : Prisma.sql` WHERE EXISTS (SELECT 1 FROM claimed)`;
+      const andClaimed = claim === undefined ? Prisma.empty : Prisma.sql` AND EXISTS (SELECT 1 FROM claimed)`;
       let write: Prisma.Sql;
       if (createIfMissing) {
         // Insert-or-update: the conflict branch applies the same assignments to the stored row.
@@ -105,24 +116,38 @@ export function userQueries(db: Executor): UserRepository {
               );
         write = Prisma.sql`
           INSERT INTO users (sub${columns}, custom_attributes, created_at, updated_at)
-          SELECT ${sub}${values}, ${JSON.stringify(changes.customSet)}::jsonb, ${changes.updatedAt}, ${changes.updatedAt}
-          ${published.readsPrevious ? Prisma.sql`FROM (SELECT 1) AS one LEFT JOIN previous ON true` : Prisma.empty}
+          SELECT ${sub}${values}, ${JSON.stringify(changes.customSet)}::jsonb, ${changes.updatedAt}::timestamptz,
+            ${changes.updatedAt}::timestamptz
+          ${published.readsPrevious ? Prisma.sql`FROM (SELECT 1) AS one LEFT JOIN previous ON true` : Prisma.empty}${claimed}
           ON CONFLICT (sub) DO UPDATE SET ${updates} WHERE true${versionCheck}
           RETURNING users.*`;
       } else {
         write = Prisma.sql`UPDATE users SET ${updates}
           ${published.readsPrevious ? Prisma.sql`FROM previous` : Prisma.empty}
-          WHERE users.sub = ${sub}${versionCheck} RETURNING users.*`;
+          WHERE users.sub = ${sub}${versionCheck}${andClaimed} RETURNING users.*`;
       }
-      // The audit record is written by the same statement: no change without its record, no record without change.
-      return one(Prisma.sql`
-        WITH ${published.before}written AS (${write}),
+      // The audit record and the outbox rows are written by the same statement: no change without its record and its
+      // event, no record or event without change.
+      const audited = Prisma.sql`
+        ${published.before}written AS (${write}),
         audited AS (
           INSERT INTO audit_events (sub, client_id, attributes, changes, created_at)
           SELECT sub, ${audit.clientId}, ${[...audit.attributes]}::text[], ${JSON.stringify(audit.changes)}::jsonb, ${changes.updatedAt}
           FROM written
-        )${published.after}
-        SELECT ${USER} FROM written`);
+        )${published.after}`;
+      if (claim === undefined) return one(Prisma.sql`WITH ${audited} SELECT ${USER} FROM written`);
+      const [row] = await db.query<User & { claimed: boolean }>(Prisma.sql`
+        WITH claimed AS (
+          INSERT INTO idempotency_keys (scope, key, fingerprint, owner, lease_until, expires_at, created_at)
+          VALUES (${claim.request.scope}, ${claim.request.key}, ${claim.request.fingerprint}, ${claim.owner}::uuid,
+                  ${claim.leaseUntil}, ${claim.expiresAt}, ${claim.now})
+          ON CONFLICT (scope, key) DO UPDATE SET ${TAKE_OVER} WHERE ${EXPIRED}
+          RETURNING 1
+        ), ${audited}
+        SELECT EXISTS (SELECT 1 FROM claimed) AS claimed, w.*
+        FROM (SELECT 1) AS one LEFT JOIN (SELECT ${USER} FROM written) AS w ON true`);
+      if (!row?.claimed) throw new KeyHeld();
+      return row.sub === null ? null : recordOf(row);
     },
     async lockVersion(sub) {
       const [row] = await db.query<{ version: number }>(
