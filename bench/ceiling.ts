@@ -46,10 +46,12 @@ createServer(async (req, res) => {
       user = await users.write(
         principal.sub,
         { profile: { nickname }, customSet: {}, customUnset: [], updatedAt: now },
-        // As the gateway runs it by default: just-in-time provisioning on, the audit record of a nickname change.
+        // As the gateway runs it by default: just-in-time provisioning on, the audit record and the change event of
+        // a nickname change.
         {
           createIfMissing: true,
           audit: { clientId: principal.clientId, attributes: ["nickname"], changes: { nickname } },
+          outbox: { changed: ["nickname"], notices: [] },
         },
       );
     } else user = await users.find(principal.sub);

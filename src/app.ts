@@ -8,19 +8,23 @@ import { hashClientSecret } from "./auth/client-secrets.js";
 import { type DevIssuer, loadDevIssuer } from "./auth/dev-issuer.js";
 import { checkJwksFile, type RemoteJwksWarmUp, warmUpRemoteJwks } from "./auth/jwks-startup.js";
 import type { Config } from "./config.js";
-import { loggingFailures, otpDelivery } from "./delivery/otp-senders.js";
+import { createOutboxDispatcher, type OutboxDispatcher } from "./delivery/event-dispatcher.js";
+import { eventsWebhookSender, logEventSender } from "./delivery/events-webhook.js";
+import { loggingFailures, logSender, otpDelivery } from "./delivery/otp-senders.js";
 import { STANDARD_CLAIMS } from "./domain/attributes.js";
+import type { EventSender, NoticeSender } from "./domain/events.js";
 import { createIdempotency, type Idempotency } from "./domain/idempotency.js";
 import { cryptoRandom, type OtpRandom } from "./domain/otp/secrets.js";
 import { createOtpService, type OtpService } from "./domain/otp/send-otp.js";
 import type { Clock, OtpSender, Store } from "./domain/ports.js";
+import { createRevertService, type RevertService } from "./domain/revert.js";
 import { createUserInfoService, type UserInfoService } from "./domain/user-info.js";
 import type { GraphQLContext } from "./graphql/context.js";
 import { documentCaches, GRAPHQL_LIMITS, introspectionRules } from "./graphql/limits.js";
 import { schema } from "./graphql/schema.js";
 import { type GraphiQLSetup, graphQLOptions } from "./graphql/server.js";
 import type { Logger } from "./logger.js";
-import { countedSender, createMetrics, type Metrics } from "./observability/metrics.js";
+import { countedSender, createMetrics, type Metrics, observeOutbox, watchOutbox } from "./observability/metrics.js";
 import type { Readiness } from "./observability/readiness.js";
 import { withLookupCache } from "./persistence/lookup-cache.js";
 import { type OpenDatabase, openDatabase, openDatabaseForOperator } from "./persistence/open-database.js";
@@ -54,6 +58,14 @@ export interface AppDeps {
   readonly readiness?: () => Promise<Readiness>;
   /** Metrics: served at `/metrics`, and OTP deliveries counted. */
   readonly metrics?: Metrics;
+  /** Where identifier change notices go; default: the log. */
+  readonly notices?: NoticeSender;
+  /** Where change events go; default: the configured events webhook, else the log. */
+  readonly events?: EventSender;
+  /** The jitter of outbox retries: a number in [0, 1); default `Math.random`. */
+  readonly jitter?: () => number;
+  /** The gateway's public address for revert links; default `PUBLIC_URL`, else the configured listen address. */
+  readonly publicUrl?: () => string;
 }
 
 /** The composed gateway: a fetch handler serving REST and GraphQL, and the domain services behind it. */
@@ -61,6 +73,9 @@ export interface App {
   readonly yoga: YogaServerInstance<{ request: Request }, GraphQLContext>;
   readonly userInfo: UserInfoService;
   readonly otp: OtpService;
+  readonly revert: RevertService;
+  /** Delivers change events and notices; tests drive its rounds (`runOnce`), a gateway starts its loop. */
+  readonly outbox: OutboxDispatcher;
   readonly idempotency: Idempotency;
   /** Every path the gateway serves (REST routes, `/graphql` and the tRPC procedures). */
   readonly routes: ReadonlySet<string>;
@@ -100,11 +115,28 @@ export function createApp(deps: AppDeps): App {
     clock,
     cacheSize: config.tokenCacheSize,
   });
+  const outbox = createOutboxDispatcher({
+    outbox: store.outbox,
+    events: deps.events ?? eventSenderOf(config, log),
+    notices: deps.notices ?? logSender(log),
+    publicUrl: deps.publicUrl ?? (() => config.publicUrl ?? listenUrl(config)),
+    clock,
+    random: deps.jitter ?? Math.random,
+    log,
+    ...(metrics && { observe: observeOutbox(metrics) }),
+    // Longer than the slowest delivery (a webhook or SMTP timeout) of a round, which sends its entries at once.
+    leaseMs: Math.max(config.events.webhookTimeoutMs, config.otp.webhookTimeoutMs) + 10_000,
+  });
+  if (metrics !== undefined) watchOutbox(metrics, store.outbox, clock);
+  const changed = () => outbox.wake();
   const userInfo = createUserInfoService({
     store,
     clock,
     jitProvisioning: config.jitProvisioning,
     defaultClaims: config.defaultClaims,
+    random,
+    revertTtlSeconds: config.revertTtlSeconds,
+    changed,
     claimsByScope: config.claimsByScope,
     stepUpMaxAgeSeconds: config.stepUpMaxAgeSeconds,
   });
@@ -114,11 +146,13 @@ export function createApp(deps: AppDeps): App {
     ttlSeconds: config.idempotencyTtlSeconds,
     onKeepFailure: (error) => log.warn({ err: error }, "an idempotent answer could not be kept"),
   });
+  const revert = createRevertService({ store, clock, changed });
   const otp = createOtpService({ store, clock, random, sender, limits: config.otp });
   const clientAddress = clientAddressResolver(config.trustProxy);
   const routes = createRestRoutes({
     userInfo,
     otp,
+    revert,
     idempotency,
     authenticateClient: createClientAuthenticator({ applications: store.applications, clock }),
     clientAddress,
@@ -152,9 +186,23 @@ export function createApp(deps: AppDeps): App {
     userInfo,
     otp,
     idempotency,
+    revert,
+    outbox,
     routes: new Set([...routes.keys(), yoga.graphqlEndpoint, ...TRPC_PATHS]),
     directRoutes: config.corsOrigins === undefined ? routes : undefined,
   };
+}
+
+/** The configured listen address as a URL (the default of `PUBLIC_URL`). */
+export const listenUrl = (config: Pick<Config, "host" | "port">): string =>
+  `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${config.port}`;
+
+/** Change events go to the events webhook when one is configured, else to the log. */
+function eventSenderOf(config: Config, log: Logger): EventSender {
+  const { webhookUrl, webhookSecret, webhookTimeoutMs } = config.events;
+  return webhookUrl !== undefined && webhookSecret !== undefined
+    ? eventsWebhookSender({ url: webhookUrl, secret: webhookSecret, timeoutMs: webhookTimeoutMs })
+    : logEventSender(log);
 }
 
 /** Adds validation rules to every GraphQL document's validation. */
@@ -173,6 +221,8 @@ export interface Gateway {
   readonly embedded: boolean;
   /** Withdraws readiness (`/readyz` answers 503 from now on). */
   drain(): void;
+  /** Tells where the server listens: the revert links' address when `PUBLIC_URL` is not set. */
+  listening(url: string): void;
   /** Stops the background work and closes the delivery channels and the database; `progress` hears each step. */
   close(progress?: ShutdownProgress): Promise<void>;
 }
@@ -213,6 +263,7 @@ export async function openGateway(config: Config, log: Logger): Promise<Gateway>
     const metrics = createMetrics();
     const databaseReady = databaseReadiness(database.database);
     let draining = false;
+    let listeningAt: string | undefined;
     const app = createApp({
       config,
       store: database.store,
@@ -230,6 +281,8 @@ export async function openGateway(config: Config, log: Logger): Promise<Gateway>
           }
         : false,
       metrics,
+      notices: delivery.notices,
+      publicUrl: () => config.publicUrl ?? listeningAt ?? listenUrl(config),
       readiness: async () =>
         draining ? { ready: false, reason: "shutting down" } : (remoteJwks?.readiness() ?? databaseReady()),
     });
@@ -238,7 +291,12 @@ export async function openGateway(config: Config, log: Logger): Promise<Gateway>
       app.idempotency
         .purgeExpired()
         .catch((error: unknown) => log.warn({ err: error }, "purging expired idempotency keys failed"));
+      database.store.outbox
+        .purge(new Date(systemClock.now().getTime() - OUTBOX_RETENTION_MS))
+        .catch((error: unknown) => log.warn({ err: error }, "purging delivered events failed"));
     };
+    // Every process delivers the outbox; changes written before this start (or by a process that died) go out now.
+    app.outbox.start();
     // The first purge waits a minute: nothing needs it while the gateway is becoming ready.
     const firstPurge = setTimeout(purge, FIRST_PURGE_DELAY_MS).unref();
     const purgeTimer = setInterval(purge, PURGE_INTERVAL_MS).unref();
@@ -249,11 +307,16 @@ export async function openGateway(config: Config, log: Logger): Promise<Gateway>
       drain: () => {
         draining = true;
       },
+      listening: (url) => {
+        listeningAt = url;
+      },
       close: async (progress = () => undefined) => {
         draining = true;
         clearTimeout(firstPurge);
         clearInterval(purgeTimer);
         remoteJwks?.close();
+        progress("the outbox dispatcher's round to end");
+        await app.outbox.stop();
         progress("OTP delivery to close");
         delivery.close();
         progress(database.embedded ? "the embedded database to stop" : "the database pool to close");
@@ -273,6 +336,8 @@ export function openOperatorDatabase(config: Config, log: Logger): Promise<OpenD
 }
 
 const PURGE_INTERVAL_MS = 10 * 60_000;
+/** Delivered events and notices are kept a week (for `events list`), then deleted with expired revert links. */
+const OUTBOX_RETENTION_MS = 7 * 24 * 3600_000;
 const FIRST_PURGE_DELAY_MS = 60_000;
 
 /** With the development issuer, GraphiQL opens with a day-long token of the user `demo-user` filled in. */

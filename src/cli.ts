@@ -12,6 +12,7 @@ import {
   STANDARD_CLAIMS,
 } from "./domain/attributes.js";
 import { DomainError, UnavailableError } from "./domain/errors.js";
+import { isOutboxStatus } from "./domain/events.js";
 import { type Store, UniqueViolation } from "./domain/ports.js";
 import { createLogger } from "./logger.js";
 import { EmbeddedDatabaseError, runningEmbeddedUrl } from "./persistence/embedded.js";
@@ -27,6 +28,8 @@ const USAGE = `usage: npm run cli -- <command>        (a built or production tre
   token <sub> [--client-id ID] [--scope "openid ..."] [--ttl SECONDS] [--create-key]
                                                              print a development access token (signed with the
                                                              key in DATA_DIR; --create-key makes one if none)
+  events list [--status pending|delivered|dead] [--limit N]  list change events and notices (newest first)
+  events redeliver <id>                                      deliver a dead (or delivered) event again
   migrate                                                    apply pending migrations
   db url                                                     print the database URL (e.g. for pg_dump)`;
 
@@ -69,6 +72,8 @@ async function main(argv: string[]): Promise<string> {
       pattern: { type: "string" },
       "read-only": { type: "boolean" },
       "create-key": { type: "boolean" },
+      status: { type: "string" },
+      limit: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -76,7 +81,7 @@ async function main(argv: string[]): Promise<string> {
   if (values.help === true || command === undefined) return USAGE;
   const config = loadConfig(readEnvironment().env);
 
-  switch (`${command} ${["apps", "attributes", "users", "db"].includes(command) ? sub : ""}`.trim()) {
+  switch (`${command} ${["apps", "attributes", "users", "db", "events"].includes(command) ? sub : ""}`.trim()) {
     case "apps add": {
       if (arg === undefined || values.secret === undefined || values.claims === undefined) {
         throw new UsageError("apps add needs <client_id>, --secret and --claims");
@@ -169,6 +174,46 @@ async function main(argv: string[]): Promise<string> {
         scope: values.scope,
         ttlSeconds: ttl,
       });
+    }
+    case "events list": {
+      const status = values.status;
+      if (status !== undefined && !isOutboxStatus(status)) {
+        throw new UsageError("--status must be pending, delivered or dead");
+      }
+      const limit = values.limit === undefined ? 100 : Number(values.limit);
+      if (!(Number.isInteger(limit) && limit > 0)) throw new UsageError("--limit must be a positive integer");
+      const entries = await withStore(config, (store) => store.outbox.list({ status, limit }));
+      const header = "id\ttype\tsub\tversion\tstatus\tattempts\tcreated\tnext attempt\tlast error";
+      return entries.length === 0
+        ? "(no events)"
+        : [
+            header,
+            ...entries.map((e) =>
+              [
+                e.id,
+                e.type,
+                e.sub,
+                e.version,
+                e.status,
+                e.attempts,
+                e.createdAt.toISOString(),
+                e.status === "pending" ? e.nextAttemptAt.toISOString() : "-",
+                e.lastError ?? "",
+              ].join("\t"),
+            ),
+          ].join("\n");
+    }
+    case "events redeliver": {
+      if (arg === undefined || !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(arg)) {
+        throw new UsageError("events redeliver needs the <id> of an event (a UUID, as events list shows it)");
+      }
+      const done = await withStore(config, (store) => store.outbox.redeliver(arg, new Date()));
+      if (!done) {
+        throw new UsageError(
+          `no dead or delivered event ${arg} to redeliver (a delivered notice cannot be sent again: its revert link is no longer stored)`,
+        );
+      }
+      return `event ${arg} is pending again: a running gateway delivers it within a second`;
     }
     case "migrate": {
       const database = await openDatabase(config);

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseEnv } from "node:util";
 import { z } from "zod";
+import { webhookSigningKey } from "./delivery/events-webhook.js";
 
 const bool = (fallback: boolean) =>
   z
@@ -47,6 +48,11 @@ const envSchema = z.object({
   OTP_WEBHOOK_SECRET: z.string().min(1).optional(),
   OTP_WEBHOOK_TIMEOUT_MS: positiveInt(5000),
   SMTP_URL: z.string().min(1).optional(),
+  EVENTS_WEBHOOK_URL: z.url().optional(),
+  EVENTS_WEBHOOK_SECRET: z.string().min(1).optional(),
+  EVENTS_WEBHOOK_TIMEOUT_MS: positiveInt(5000),
+  PUBLIC_URL: z.url().optional(),
+  REVERT_TTL_SECONDS: positiveInt(604_800),
   SMTP_FROM: z.string().min(1).optional(),
   OTP_TARGET_INTERVAL_SECONDS: positiveInt(30),
   OTP_TARGET_DAILY_LIMIT: positiveInt(50),
@@ -106,6 +112,17 @@ export interface Config {
     readonly ipLimit: number;
     readonly windowSeconds: number;
   };
+  /** Change events (SPEC 5.4): the Standard Webhooks receiver; without one, events are delivered to the log. */
+  readonly events: {
+    readonly webhookUrl: string | undefined;
+    /** `whsec_<base64>`. */
+    readonly webhookSecret: string | undefined;
+    readonly webhookTimeoutMs: number;
+  };
+  /** Where the gateway is reached from outside (revert links); `undefined`: the listen address. */
+  readonly publicUrl: string | undefined;
+  /** How long the revert link of an identifier change notice works. */
+  readonly revertTtlSeconds: number;
   readonly logLevel: "debug" | "info" | "warn" | "error" | "silent";
   /** `auto`: human-readable on a terminal in development, JSON lines otherwise. */
   readonly logFormat: "auto" | "json" | "pretty";
@@ -183,6 +200,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (e.OTP_DELIVERY === "smtp" && (e.SMTP_URL === undefined || e.SMTP_FROM === undefined)) {
     problems.push("OTP_DELIVERY=smtp needs SMTP_URL and SMTP_FROM");
   }
+  if ((e.EVENTS_WEBHOOK_URL === undefined) !== (e.EVENTS_WEBHOOK_SECRET === undefined)) {
+    problems.push("EVENTS_WEBHOOK_URL and EVENTS_WEBHOOK_SECRET go together");
+  }
+  if (e.EVENTS_WEBHOOK_SECRET !== undefined && webhookSigningKey(e.EVENTS_WEBHOOK_SECRET) === undefined) {
+    problems.push(
+      "EVENTS_WEBHOOK_SECRET must be a Standard Webhooks secret: whsec_ followed by the base64 of the key " +
+        "(e.g. whsec_$(openssl rand -base64 32))",
+    );
+  }
   if (problems.length > 0) throw new ConfigError(problems.join("; "));
   return deepFreeze({
     production,
@@ -213,6 +239,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ipLimit: e.OTP_IP_LIMIT,
       windowSeconds: e.OTP_WINDOW_SECONDS,
     },
+    events: {
+      webhookUrl: e.EVENTS_WEBHOOK_URL,
+      webhookSecret: e.EVENTS_WEBHOOK_SECRET,
+      webhookTimeoutMs: e.EVENTS_WEBHOOK_TIMEOUT_MS,
+    },
+    publicUrl: e.PUBLIC_URL,
+    revertTtlSeconds: e.REVERT_TTL_SECONDS,
     logLevel: e.LOG_LEVEL,
     logFormat: e.LOG_FORMAT,
     trustProxy: e.TRUST_PROXY,

@@ -57,6 +57,7 @@ try {
     await gateway.close();
     throw error;
   }
+  gateway.listening(url);
   log.info({ url, database: gateway.embedded ? "embedded" : "postgresql", pid: process.pid }, "gateway listening");
   shutdown.closeWith(async (progress) => {
     gateway.drain();

@@ -16,6 +16,7 @@ export type ErrorCode =
   | "email_rate_limit_exceeded"
   | "temporarily_unavailable"
   | "too_many_requests"
+  | "invalid_revert_token"
   | "precondition_failed"
   | "insufficient_user_authentication";
 
@@ -36,6 +37,7 @@ const statusOf: Record<ErrorCode, number> = {
   email_rate_limit_exceeded: 400,
   temporarily_unavailable: 503,
   too_many_requests: 429,
+  invalid_revert_token: 400,
   precondition_failed: 412,
   insufficient_user_authentication: 401,
 };

@@ -1,5 +1,7 @@
 import type { Channel, CustomAttributeDefinition, CustomValue, ProfileAttribute } from "./attributes.js";
 import type { AuditRecord } from "./audit.js";
+import type { ChangeOutbox, OutboxRepository } from "./events.js";
+import type { RevertTokenRepository } from "./revert.js";
 
 /** The source of the current time; injected so tests control it. */
 export interface Clock {
@@ -57,6 +59,8 @@ export interface WriteOptions {
   readonly audit: AuditRecord;
   /** Write only when the stored version is one of these (checked atomically with the write). */
   readonly expectedVersions?: readonly number[];
+  /** What the change publishes: its `user.updated` event, and notices for replaced identifiers (SPEC 5.4). */
+  readonly outbox: ChangeOutbox;
   /**
    * Claim this `Idempotency-Key` in the same statement, and write only if the claim succeeds (one round trip for
    * both). @throws KeyHeld when the key is held
@@ -69,10 +73,11 @@ export interface UserRepository {
   find(sub: string): Promise<UserRecord | null>;
   /** Creates an empty profile for `sub` unless one exists, and returns the stored profile. */
   provision(sub: string, now: Date): Promise<UserRecord>;
-  /** @throws UniqueViolation when `sub` exists already or an address is taken. */
+  /** Creates a profile and its `user.updated` event in one statement. @throws UniqueViolation when `sub` exists already or an address is taken. */
   create(user: NewUser): Promise<UserRecord>;
   /**
-   * Applies `changes` and records `audit` in one statement; with `createIfMissing` a missing profile is created.
+   * Applies `changes` and records `audit` and the `outbox` entries (the event; a notice and a revert token for each
+   * email / phone number replaced by another value) in one statement; with `createIfMissing` a missing profile is created.
    * @returns the profile after the write, or `null` when it does not exist and `createIfMissing` is false, or its
    *   version is not one of `expectedVersions`.
    * @throws UniqueViolation when the email or phone number belongs to another profile.
@@ -224,6 +229,7 @@ export interface IdempotencyRepository {
 export interface TransactionalRepositories {
   readonly users: UserRepository;
   readonly otps: OtpRepository;
+  readonly revertTokens: RevertTokenRepository;
 }
 
 /** Everything the domain persists. */
@@ -231,6 +237,8 @@ export interface Store extends TransactionalRepositories {
   readonly applications: ApplicationRepository;
   readonly rateLimits: RateLimitRepository;
   readonly customAttributes: CustomAttributeRepository;
+  /** Change events and notices waiting for delivery. */
+  readonly outbox: OutboxRepository;
   readonly idempotencyKeys: IdempotencyRepository;
   /** Runs `work` in one database transaction: committed when it resolves, rolled back when it throws. */
   transaction<T>(work: (tx: TransactionalRepositories) => Promise<T>): Promise<T>;

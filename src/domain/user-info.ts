@@ -1,8 +1,10 @@
 import { auditRecordOf } from "./audit.js";
 import { claimsListFor, claimsOfScopes, type UserInfo, userInfoOf } from "./claims.js";
 import { DomainError } from "./errors.js";
+import { changeOutboxOf } from "./events.js";
 import type { Claim } from "./idempotency.js";
 import { verifyOtps } from "./otp/challenges.js";
+import type { OtpRandom } from "./otp/secrets.js";
 import {
   type Clock,
   type Store,
@@ -22,6 +24,12 @@ export interface UserInfoServiceDeps {
   readonly jitProvisioning: boolean;
   /** Claims of applications without a registered list; `undefined`: all. */
   readonly defaultClaims: readonly string[] | undefined;
+  /** Revert tokens for the notices of identifier changes. */
+  readonly random: Pick<OtpRandom, "token">;
+  /** How long a revert link works. */
+  readonly revertTtlSeconds: number;
+  /** Called after a change committed (wakes the outbox dispatcher; never awaited by the request). */
+  readonly changed?: () => void;
   /** Answers show only the claims of the token's scopes (SPEC 5.6). */
   readonly claimsByScope?: boolean;
   /** Identifier changes need an authentication at most this old (SPEC 5.3); `undefined`: no step-up. */
@@ -45,6 +53,9 @@ export function createUserInfoService({
   clock,
   jitProvisioning,
   defaultClaims,
+  random,
+  revertTtlSeconds,
+  changed = () => undefined,
   claimsByScope = false,
   stepUpMaxAgeSeconds,
 }: UserInfoServiceDeps) {
@@ -103,10 +114,12 @@ export function createUserInfoService({
       updatedAt: now,
     };
     const audit = auditRecordOf(changes, principal.clientId);
+    const outbox = changeOutboxOf(changes, audit.attributes, { random, now, revertTtlSeconds });
     const write: WriteOptions = {
       // A condition needs a profile to hold: none is created for it.
       createIfMissing: jitProvisioning && ifVersion === undefined,
       audit,
+      outbox,
       ...(Array.isArray(ifVersion) && { expectedVersions: ifVersion }),
     };
 
@@ -119,7 +132,10 @@ export function createUserInfoService({
       }
       const user = await store.users.write(principal.sub, changes, key ? { ...write, claim: key.claim } : write);
       key?.claimed();
-      if (user !== null) return view(user);
+      if (user !== null) {
+        changed();
+        return view(user);
+      }
       if (ifVersion === undefined) throw new DomainError("user_not_found");
       throw preconditionFailed((await store.users.find(principal.sub))?.version ?? null);
     }
@@ -145,6 +161,7 @@ export function createUserInfoService({
         throw error;
       });
     if ("failure" in outcome) throw outcome.failure;
+    changed();
     return view(outcome.user);
   }
 

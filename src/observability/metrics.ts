@@ -1,5 +1,6 @@
-import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
-import type { OtpSender } from "../domain/ports.js";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { OutboxRepository, OutboxStream } from "../domain/events.js";
+import type { Clock, OtpSender } from "../domain/ports.js";
 
 /** The gateway's Prometheus metrics, in a registry of its own. */
 export interface Metrics {
@@ -8,6 +9,9 @@ export interface Metrics {
   observeRequest(method: string, route: string, status: number, seconds: number): void;
   readonly otpSends: Counter<"channel">;
   readonly otpFailures: Counter<"channel">;
+  /** Outbox deliveries (events and notices) that succeeded / failed, by stream. */
+  readonly outboxDeliveries: Counter<"stream">;
+  readonly outboxFailures: Counter<"stream">;
 }
 
 /** Creates the metrics, with Node's process metrics (CPU, memory, event loop lag, ...). */
@@ -57,7 +61,57 @@ export function createMetrics(): Metrics {
       labelNames: ["channel"],
       registers: [registry],
     }),
+    outboxDeliveries: new Counter({
+      name: "outbox_deliveries_total",
+      help: "Change events and notices delivered, by stream (events, notices).",
+      labelNames: ["stream"],
+      registers: [registry],
+    }),
+    outboxFailures: new Counter({
+      name: "outbox_delivery_failures_total",
+      help: "Failed delivery attempts of change events and notices, by stream (events, notices).",
+      labelNames: ["stream"],
+      registers: [registry],
+    }),
   };
+}
+
+/** Counts one outbox delivery attempt. */
+export const observeOutbox = (metrics: Metrics) => (stream: OutboxStream, delivered: boolean) =>
+  (delivered ? metrics.outboxDeliveries : metrics.outboxFailures).inc({ stream });
+
+/**
+ * The outbox backlog as gauges, read from the database when scraped (shared by every process): the pending count
+ * and the age of the oldest pending entry.
+ */
+export function watchOutbox(metrics: Metrics, outbox: Pick<OutboxRepository, "backlog">, clock: Clock): void {
+  let reading: Promise<{ pending: number; oldestCreatedAt: Date | null }> | undefined;
+  // Both gauges are collected in one scrape: one query serves them.
+  const backlog = () => {
+    reading ??= outbox.backlog().finally(() => setImmediate(() => (reading = undefined)));
+    return reading;
+  };
+  new Gauge({
+    name: "outbox_pending_events",
+    help: "Change events and notices waiting for delivery (all processes).",
+    registers: [metrics.registry],
+    async collect() {
+      // A database that cannot answer keeps the last value: /metrics still answers.
+      const read = await backlog().catch(() => undefined);
+      if (read !== undefined) this.set(read.pending);
+    },
+  });
+  new Gauge({
+    name: "outbox_oldest_pending_age_seconds",
+    help: "Age of the oldest change event or notice waiting for delivery; 0 when none waits.",
+    registers: [metrics.registry],
+    async collect() {
+      const read = await backlog().catch(() => undefined);
+      if (read === undefined) return;
+      const oldest = read.oldestCreatedAt;
+      this.set(oldest === null ? 0 : Math.max(0, (clock.now().getTime() - oldest.getTime()) / 1000));
+    },
+  });
 }
 
 /** Counts deliveries and their failures by channel. */

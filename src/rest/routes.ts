@@ -10,6 +10,7 @@ import { type Claim, type Idempotency, jsonFingerprint } from "../domain/idempot
 import type { OtpService } from "../domain/otp/send-otp.js";
 import { KeyHeld } from "../domain/ports.js";
 import type { OtpRequester } from "../domain/requesters.js";
+import type { RevertService } from "../domain/revert.js";
 import type { UserInfoService } from "../domain/user-info.js";
 import type { Logger } from "../logger.js";
 import type { Readiness } from "../observability/readiness.js";
@@ -30,11 +31,14 @@ import {
   responseForError,
   responseOf,
 } from "./responses.js";
+import { revertRoute } from "./revert.js";
 
 /** What the REST face needs. */
 export interface RestDeps {
   readonly userInfo: UserInfoService;
   readonly otp: OtpService;
+  /** The revert link of identifier change notices; absent: no `/userinfo/revert`. */
+  readonly revert?: RevertService;
   readonly idempotency: Idempotency;
   readonly authenticateClient: ClientAuthenticator;
   /** The address of the client that sent a request, if known. */
@@ -143,6 +147,7 @@ export function createRestRoutes(deps: RestDeps): Map<string, Handler> {
     request.method === "GET" ? ok(openApiDocument(), { "cache-control": "no-cache" }) : methodNotAllowed("GET"),
   );
   if (deps.apiDocs === true) for (const [path, handler] of apiDocsRoutes(methodNotAllowed)) routes.set(path, handler);
+  if (deps.revert !== undefined) routes.set("/userinfo/revert", revertRoute(deps.revert, log));
 
   routes.set("/healthz", async () => ok({ status: "ok" }, { "cache-control": "no-store" }));
 

@@ -79,6 +79,7 @@ function memoryStore() {
       },
       purgeExpired: async () => 0,
     },
+    revertTokens: { find: async () => null, lock: async () => null, use: async () => undefined },
   });
   const clone = () => ({
     users: new Map([...state.users].map(([k, v]) => [k, { ...v }])),
@@ -148,6 +149,8 @@ function setup(jitProvisioning = true, options: { stepUpMaxAgeSeconds?: number; 
     clock,
     jitProvisioning,
     defaultClaims: undefined,
+    random: { token: () => `revert-${++n}` },
+    revertTtlSeconds: 604_800,
     ...options,
   });
   const alice: Principal = { sub: "alice", clientId: "web", scopes: ["openid"], authTime: undefined };

@@ -80,8 +80,9 @@ describe("webhook delivery", () => {
       expect(delivery.contentType).toBe("application/json");
       expect(verifySignature(delivery.body, delivery.signature)).toBe(true);
       const payload = JSON.parse(delivery.body) as Record<string, unknown>;
-      expect(Object.keys(payload)).toEqual(["channel", "to", "code", "usage", "expires_at"]);
+      expect(Object.keys(payload)).toEqual(["type", "channel", "to", "code", "usage", "expires_at"]);
       expect(payload).toMatchObject({
+        type: "otp",
         channel: "sms",
         to: "18600000001",
         usage: "update_userinfo",
@@ -176,6 +177,84 @@ describe("webhook delivery", () => {
     expect(await failureOf("http://127.0.0.1:1/otp")).toBe(false);
   });
 
+  it("notifies the previous address of a replaced email and phone number: the signed JSON of SPEC 5.4", async () => {
+    const receiver = await startReceiver(() => 204);
+    const gw = await createTestGateway({
+      database,
+      noticeSender: webhookSender({ url: receiver.url, secret: SECRET, timeoutMs: 2000 }),
+      env: { PUBLIC_URL: "https://accounts.example.com/", REVERT_TTL_SECONDS: "3600" },
+    });
+    try {
+      const sub = "notice-webhook-user";
+      await gw.store.users.create({
+        sub,
+        email: "old.address@example.com",
+        phoneNumber: "13800000042",
+        createdAt: gw.clock.now(),
+      });
+      const email = await gw.otp("email", "new.address@example.com", { sub });
+      const phone = await gw.otp("sms", "13900000042", { sub });
+      const patched = await gw.fetch(
+        "/userinfo",
+        jsonRequest("PATCH", await gw.token(sub), {
+          email: "new.address@example.com",
+          email_otp_token: email.token,
+          email_otp: email.code,
+          phone_number: "13900000042",
+          phone_number_otp_token: phone.token,
+          phone_number_otp: phone.code,
+        }),
+      );
+      expect(patched.status).toBe(200);
+      expect(receiver.received).toHaveLength(0); // sent by the dispatcher, after the answer
+      while ((await gw.app.outbox.runOnce()) > 0);
+
+      expect(receiver.received).toHaveLength(2);
+      const expiresAt = Math.floor(gw.clock.now().getTime() / 1000) + 3600;
+      const bodies = receiver.received.map((r) => {
+        expect(verifySignature(r.body, r.signature)).toBe(true);
+        expect(r.contentType).toBe("application/json");
+        return JSON.parse(r.body) as Record<string, unknown>;
+      });
+      const byAttribute = Object.fromEntries(bodies.map((b) => [String(b.attribute), b]));
+      const tokenOf = (url: unknown) => new URL(String(url)).searchParams.get("token") ?? "";
+      expect(Object.keys(byAttribute.email!)).toEqual([
+        "type",
+        "channel",
+        "to",
+        "attribute",
+        "new_value",
+        "revert_url",
+        "expires_at",
+      ]);
+      expect(byAttribute.email).toEqual({
+        type: "identifier_changed",
+        channel: "email",
+        to: "old.address@example.com",
+        attribute: "email",
+        new_value: "n***@example.com",
+        revert_url: `https://accounts.example.com/userinfo/revert?token=${tokenOf(byAttribute.email?.revert_url)}`,
+        expires_at: expiresAt,
+      });
+      expect(byAttribute.phone_number).toEqual({
+        type: "identifier_changed",
+        channel: "sms",
+        to: "13800000042",
+        attribute: "phone_number",
+        new_value: "139****0042",
+        revert_url: `https://accounts.example.com/userinfo/revert?token=${tokenOf(byAttribute.phone_number?.revert_url)}`,
+        expires_at: expiresAt,
+      });
+      expect(tokenOf(byAttribute.email?.revert_url)).toMatch(/.{20,}/);
+      // Once delivered, the outbox no longer holds the token.
+      expect(await gw.prisma.outboxEvent.count({ where: { sub, stream: "notices", secret: { not: null } } })).toBe(0);
+      expect(await gw.prisma.outboxEvent.count({ where: { sub, stream: "notices", status: "delivered" } })).toBe(2);
+    } finally {
+      await gw.close();
+      await receiver.close();
+    }
+  });
+
   it("fails when nothing listens", async () => {
     const sender = webhookSender({ url: "http://127.0.0.1:1/otp", secret: SECRET, timeoutMs: 1000 });
     await expect(
@@ -244,6 +323,47 @@ describe("SMTP delivery", () => {
     }
   });
 
+  it("mails the previous address a notice with the revert link, which opens the revert page", async () => {
+    const sender = smtpSender({
+      url: `smtp://127.0.0.1:${port}`,
+      from: "Accounts <no-reply@example.com>",
+      timeoutMs: 5000,
+    });
+    const gw = await createTestGateway({ database, noticeSender: sender, env: { PUBLIC_URL: "http://bff.test" } });
+    try {
+      const sub = "smtp-notice-user";
+      await gw.store.users.create({ sub, email: "first@example.com", createdAt: gw.clock.now() });
+      const otp = await gw.otp("email", "second@example.com", { sub });
+      const patched = await gw.fetch(
+        "/userinfo",
+        jsonRequest("PATCH", await gw.token(sub), {
+          email: "second@example.com",
+          email_otp_token: otp.token,
+          email_otp: otp.code,
+        }),
+      );
+      expect(patched.status).toBe(200);
+      inbox.length = 0;
+      while ((await gw.app.outbox.runOnce()) > 0); // the notice, and the user.updated events (to the log)
+      expect(inbox).toHaveLength(1);
+      expect(inbox[0]!.to).toEqual(["first@example.com"]);
+      // Quoted-printable: soft line breaks and =XX escapes.
+      const raw = inbox[0]!.raw
+        .replace(/=\r?\n/g, "")
+        .replace(/=([0-9A-F]{2})/g, (_m, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
+      expect(raw).toContain("Subject: The email address of your account was changed");
+      expect(raw).toContain("was changed from this address to s***@example.com.");
+      const link = /http:\/\/bff\.test\/userinfo\/revert\?token=[A-Za-z0-9_%-]+/.exec(raw)?.[0];
+      expect(link).toBeDefined();
+      const page = await gw.fetch(new URL(link!).pathname + new URL(link!).search);
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain("s***@example.com");
+    } finally {
+      sender.close();
+      await gw.close();
+    }
+  });
+
   it("fails cleanly when the SMTP server is unreachable", async () => {
     const sender = smtpSender({ url: "smtp://127.0.0.1:1", from: "no-reply@example.com", timeoutMs: 1000 });
     await expect(
@@ -280,6 +400,36 @@ describe("log delivery", () => {
       code: "424242",
       usage: "login",
       expires_at: "2026-11-28T08:01:00.000Z",
+    });
+  });
+  it("writes a notice and its revert link to the log (development only)", async () => {
+    let output = "";
+    const log = createLogger(
+      "info",
+      new Writable({
+        write: (chunk: Buffer, _e, done) => {
+          output += chunk.toString();
+          done();
+        },
+      }),
+    );
+    await logSender(log).sendNotice({
+      channel: "email",
+      to: "old@example.com",
+      attribute: "email",
+      newValue: "n***@example.com",
+      revertUrl: "http://127.0.0.1:4000/userinfo/revert?token=abc",
+      expiresAt: new Date("2026-12-05T08:00:00Z"),
+    });
+    const line = JSON.parse(output) as { msg: string; notice: Record<string, string> };
+    expect(line.msg).toBe("identifier change notice (development delivery)");
+    expect(line.notice).toEqual({
+      channel: "email",
+      to: "old@example.com",
+      attribute: "email",
+      new_value: "n***@example.com",
+      revert_url: "http://127.0.0.1:4000/userinfo/revert?token=abc",
+      expires_at: "2026-12-05T08:00:00.000Z",
     });
   });
 });

@@ -7,11 +7,13 @@ import { localKeys } from "../../src/auth/bearer.js";
 import { type DevIssuer, type DevTokenClaims, loadDevIssuer } from "../../src/auth/dev-issuer.js";
 import { type Config, loadConfig } from "../../src/config.js";
 import type { Channel } from "../../src/domain/attributes.js";
+import type { EventSender, NoticeMessage, NoticeSender } from "../../src/domain/events.js";
 import { createOtpIssuer, type OtpIssuer } from "../../src/domain/otp/challenges.js";
 import type { OtpRandom } from "../../src/domain/otp/secrets.js";
 import type { Clock, OtpMessage, OtpSender, Store } from "../../src/domain/ports.js";
 import type { GraphiQLSetup } from "../../src/graphql/server.js";
 import { createLogger } from "../../src/logger.js";
+import type { Metrics } from "../../src/observability/metrics.js";
 import { connectDatabase, type Database, PrismaClient } from "../../src/persistence/database.js";
 import { migrate } from "../../src/persistence/migrations.js";
 import { createStore } from "../../src/persistence/store.js";
@@ -64,6 +66,8 @@ export interface TestGateway {
   readonly issuer: DevIssuer;
   /** Codes delivered by the default in-memory sender. */
   readonly delivered: OtpMessage[];
+  /** Identifier change notices delivered by the default in-memory notice sender. */
+  readonly notices: NoticeMessage[];
   /** Sends a request to the gateway; a REST answer is checked against the OpenAPI description first. */
   fetch(path: string, init?: RequestInit): Promise<Response>;
   /** Mints a development token (issuer, clock and default client `web` filled in). */
@@ -95,6 +99,14 @@ export interface TestGatewayOptions {
   readonly graphiql?: false | GraphiQLSetup;
   /** Wraps the store, to make a dependency fail. */
   readonly wrapStore?: (store: Store) => Store;
+  /** How identifier change notices are delivered; default: kept in memory. */
+  readonly noticeSender?: NoticeSender;
+  /** How change events are delivered; default: as the configuration says (events webhook, else the log). */
+  readonly eventSender?: EventSender;
+  /** The jitter of outbox retries (default 0.5). */
+  readonly jitter?: () => number;
+  /** Metrics, as `createApp` takes them (default none). */
+  readonly metrics?: Metrics;
 }
 
 /** A sender that keeps every message, for tests that do not exercise a real channel. */
@@ -121,6 +133,7 @@ export async function createTestGateway(options: TestGatewayOptions = {}): Promi
   const random = testRandom();
   const issuer = await loadDevIssuer(dataDir);
   const recording = recordingSender();
+  const notices: NoticeMessage[] = [];
   const issueOtp = createOtpIssuer({ otps: store.otps, clock, random });
   const app = createApp({
     config,
@@ -132,6 +145,14 @@ export async function createTestGateway(options: TestGatewayOptions = {}): Promi
     keys: localKeys(issuer.jwks),
     devJwks: issuer.jwks,
     graphiql: options.graphiql ?? false,
+    notices: options.noticeSender ?? {
+      async sendNotice(notice) {
+        notices.push(notice);
+      },
+    },
+    ...(options.eventSender && { events: options.eventSender }),
+    jitter: options.jitter ?? (() => 0.5),
+    ...(options.metrics && { metrics: options.metrics }),
   });
   return {
     app,
@@ -143,6 +164,7 @@ export async function createTestGateway(options: TestGatewayOptions = {}): Promi
     random,
     issuer,
     delivered: recording.messages,
+    notices,
     async fetch(path, init) {
       const request = new Request(`http://localhost${path}`, init);
       const response = await app.yoga.fetch(request);

@@ -24,7 +24,11 @@ export interface GatewayProcess {
 export function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   const base = { ...process.env };
   for (const key of Object.keys(base)) {
-    if (/^(PORT|HOST|DATA_DIR|DATABASE_URL|AUTH_|JIT_|DEFAULT_CLAIMS|OTP_|SMTP_|NODE_ENV|LOG_LEVEL)/.test(key))
+    if (
+      /^(PORT|HOST|DATA_DIR|DATABASE_URL|AUTH_|JIT_|DEFAULT_CLAIMS|OTP_|SMTP_|NODE_ENV|LOG_LEVEL|EVENTS_|PUBLIC_URL|REVERT_)/.test(
+        key,
+      )
+    )
       delete base[key];
   }
   return { ...base, ...env };

@@ -66,6 +66,8 @@ const KINDS: Record<ErrorCode, new (error: DomainError) => UserInfoFailure> = {
   too_many_requests: RateLimitExceededError,
   precondition_failed: PreconditionFailedError,
   insufficient_user_authentication: StepUpRequiredError,
+  // The revert link is a REST page only; GraphQL never sees this code.
+  invalid_revert_token: InvalidRequestError,
 };
 
 /**

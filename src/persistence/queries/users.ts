@@ -2,9 +2,10 @@ import type { CustomValue } from "../../domain/attributes.js";
 import { KeyHeld, type UserChanges, type UserRecord, type UserRepository } from "../../domain/ports.js";
 import type { User } from "../../generated/prisma/client.js";
 import { type Executor, Prisma } from "../database.js";
+import { outboxStatements } from "./change-events.js";
 import { EXPIRED, TAKE_OVER } from "./idempotency-keys.js";
 
-// Statements on `users` (and the `audit_events` row each change writes with it).
+// Statements on `users` (and the `audit_events` and `outbox_events` rows each change writes with it).
 
 /** The columns of `users` under the names of Prisma's `User` model, so that rows have its generated type. */
 const USER = Prisma.raw(`sub, email, email_verified AS "emailVerified", phone_number AS "phoneNumber",
@@ -57,14 +58,24 @@ export function userQueries(db: Executor): UserRepository {
       return inserted ?? (await one(Prisma.sql`SELECT ${USER} FROM users WHERE sub = ${sub}`))!;
     },
     async create(user) {
+      // A new profile is a change too: its event lists the attributes it was created with.
+      const changed = (["email", "phone_number", "name"] as const).filter(
+        (a) => user[a === "phone_number" ? "phoneNumber" : a] !== undefined,
+      );
+      const published = outboxStatements(user.sub, { updatedAt: user.createdAt }, { changed, notices: [] });
       return (await one(Prisma.sql`
-        INSERT INTO users (sub, email, phone_number, name, created_at, updated_at)
-        VALUES (${user.sub}, ${user.email ?? null}, ${user.phoneNumber ?? null}, ${user.name ?? null},
-                ${user.createdAt}, ${user.createdAt})
-        RETURNING ${USER}`))!;
+        WITH written AS (
+          INSERT INTO users (sub, email, phone_number, name, created_at, updated_at)
+          VALUES (${user.sub}, ${user.email ?? null}, ${user.phoneNumber ?? null}, ${user.name ?? null},
+                  ${user.createdAt}, ${user.createdAt})
+          RETURNING users.*
+        )${published.after}
+        SELECT ${USER} FROM written`))!;
     },
-    async write(sub, changes, { createIfMissing, audit, expectedVersions, claim }) {
+    async write(sub, changes, { createIfMissing, audit, expectedVersions, claim, outbox }) {
       const set = assignments(changes);
+      // The outbox rows: the event, and - for a replaced email / phone number - the notice and its revert token.
+      const published = outboxStatements(sub, changes, outbox);
       const custom = Prisma.sql`(users.custom_attributes || ${JSON.stringify(changes.customSet)}::jsonb) - ${[...changes.customUnset]}::text[]`;
       const updates = Prisma.join(
         [
@@ -105,20 +116,24 @@ export function userQueries(db: Executor): UserRepository {
         write = Prisma.sql`
           INSERT INTO users (sub${columns}, custom_attributes, created_at, updated_at)
           SELECT ${sub}${values}, ${JSON.stringify(changes.customSet)}::jsonb, ${changes.updatedAt}::timestamptz,
-            ${changes.updatedAt}::timestamptz${claimed}
+            ${changes.updatedAt}::timestamptz
+          ${published.readsPrevious ? Prisma.sql`FROM (SELECT 1) AS one LEFT JOIN previous ON true` : Prisma.empty}${claimed}
           ON CONFLICT (sub) DO UPDATE SET ${updates} WHERE true${versionCheck}
-          RETURNING *`;
+          RETURNING users.*`;
       } else {
-        write = Prisma.sql`UPDATE users SET ${updates} WHERE sub = ${sub}${versionCheck}${andClaimed} RETURNING *`;
+        write = Prisma.sql`UPDATE users SET ${updates}
+          ${published.readsPrevious ? Prisma.sql`FROM previous` : Prisma.empty}
+          WHERE users.sub = ${sub}${versionCheck}${andClaimed} RETURNING users.*`;
       }
-      // The audit record is written by the same statement: no change without its record, no record without change.
+      // The audit record and the outbox rows are written by the same statement: no change without its record and its
+      // event, no record or event without change.
       const audited = Prisma.sql`
-        written AS (${write}),
+        ${published.before}written AS (${write}),
         audited AS (
           INSERT INTO audit_events (sub, client_id, attributes, changes, created_at)
           SELECT sub, ${audit.clientId}, ${[...audit.attributes]}::text[], ${JSON.stringify(audit.changes)}::jsonb, ${changes.updatedAt}
           FROM written
-        )`;
+        )${published.after}`;
       if (claim === undefined) return one(Prisma.sql`WITH ${audited} SELECT ${USER} FROM written`);
       const [row] = await db.query<User & { claimed: boolean }>(Prisma.sql`
         WITH claimed AS (

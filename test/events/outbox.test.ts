@@ -1,0 +1,391 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { nextAttemptAt } from "../../src/domain/events.js";
+import { createMetrics, type Metrics } from "../../src/observability/metrics.js";
+import { eventually } from "../support/child.js";
+import { createTestDatabase, type TestDatabase } from "../support/database.js";
+import { createTestGateway, jsonRequest, type TestGateway, testClock } from "../support/gateway.js";
+import { EVENTS_SECRET, startEventsReceiver } from "../support/receivers.js";
+
+// The transactional outbox (SPEC 5.4) against a real Standard Webhooks receiver: what a change writes, and how the
+// dispatcher delivers it. The dispatcher's rounds are driven by the test (runOnce) on an injected clock.
+
+let database: TestDatabase;
+let receiver: Awaited<ReturnType<typeof startEventsReceiver>>;
+let answer: () => number | "hang" = () => 204;
+let gw: TestGateway;
+let n = 0;
+const fresh = (prefix = "ev") => `${prefix}-${++n}`;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  receiver = await startEventsReceiver(() => answer());
+  gw = await createTestGateway({
+    database,
+    env: { EVENTS_WEBHOOK_URL: receiver.url, EVENTS_WEBHOOK_SECRET: EVENTS_SECRET, EVENTS_WEBHOOK_TIMEOUT_MS: "2000" },
+  });
+  await gw.store.customAttributes.save({ name: "team", type: "string", pattern: null, writable: true });
+});
+afterAll(async () => {
+  await gw?.close();
+  await receiver?.close();
+  await database?.close();
+});
+beforeEach(async () => {
+  answer = () => 204;
+  // Every test starts with an empty outbox and an empty receiver.
+  await drain(gw);
+  receiver.received.length = 0;
+  receiver.accepted.length = 0;
+  await gw.prisma.outboxEvent.deleteMany({});
+});
+
+/** Runs dispatcher rounds until one handles nothing. */
+async function drain(gateway: TestGateway): Promise<number> {
+  let total = 0;
+  for (let handled = await gateway.app.outbox.runOnce(); handled > 0; handled = await gateway.app.outbox.runOnce())
+    total += handled;
+  return total;
+}
+
+const patch = async (sub: string, body: unknown) => {
+  const response = await gw.fetch("/userinfo", jsonRequest("PATCH", await gw.token(sub), body));
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+};
+
+const rows = (sub: string) => gw.prisma.outboxEvent.findMany({ where: { sub }, orderBy: { seq: "asc" } });
+
+describe("what a change writes", () => {
+  it("a REST PATCH writes one user.updated event with every stored attribute, delivered signed and verified", async () => {
+    const sub = fresh();
+    expect((await patch(sub, { name: "Ada", team: "core" })).status).toBe(200);
+    const result = await patch(sub, { nickname: "ada", locale: "en_US" });
+    expect(result.status).toBe(200);
+
+    const written = await rows(sub);
+    expect(written.map((r) => [r.stream, r.type, r.version, r.status])).toEqual([
+      ["events", "user.updated", 1, "pending"],
+      ["events", "user.updated", 2, "pending"],
+    ]);
+    expect(receiver.received).toHaveLength(0); // nothing is sent by the request itself
+
+    expect(await drain(gw)).toBe(2);
+    expect(receiver.accepted.map((e) => e.id)).toEqual(written.map((r) => r.id));
+    const second = receiver.accepted[1]!;
+    expect(second.body).toBe(
+      JSON.stringify({
+        type: "user.updated",
+        timestamp: gw.clock.now().toISOString(),
+        data: {
+          sub,
+          version: 2,
+          changed: ["nickname", "locale"],
+          attributes: { name: "Ada", team: "core", locale: "en-US", nickname: "ada" },
+        },
+      }),
+    );
+    expect(second.verified).toEqual(JSON.parse(second.body));
+    expect(second.headers["content-type"]).toBe("application/json");
+    expect(second.headers["webhook-id"]).toBe(written[1]!.id);
+    expect(Number(second.timestamp)).toBeGreaterThan(Date.now() / 1000 - 60);
+    expect(second.headers["webhook-signature"]).toMatch(/^v1,[A-Za-z0-9+/]+=*$/);
+    const after = await rows(sub);
+    expect(after.map((r) => [r.status, r.attempts, r.deliveredAt?.getTime()])).toEqual([
+      ["delivered", 1, gw.clock.now().getTime()],
+      ["delivered", 1, gw.clock.now().getTime()],
+    ]);
+  });
+
+  it("a GraphQL updateUserInfo writes the same event", async () => {
+    const sub = fresh();
+    const response = await gw.fetch("/graphql", {
+      ...jsonRequest("POST", await gw.token(sub), {
+        query: 'mutation { updateUserInfo(input: { nickname: "gq" }) { __typename } }',
+      }),
+    });
+    expect(await response.json()).toEqual({ data: { updateUserInfo: { __typename: "UserInfo" } } });
+    const [row] = await rows(sub);
+    expect(row?.payload).toEqual({
+      type: "user.updated",
+      timestamp: gw.clock.now().toISOString(),
+      data: { sub, version: 1, changed: ["nickname"], attributes: { nickname: "gq" } },
+    });
+  });
+
+  it("a change of the email writes the event with the verified address; the first address notifies no one", async () => {
+    const sub = fresh();
+    const otp = await gw.otp("email", `${sub}@example.com`, { sub });
+    const result = await patch(sub, { email: `${sub}@example.com`, email_otp_token: otp.token, email_otp: otp.code });
+    expect(result.status).toBe(200);
+    const written = await rows(sub);
+    expect(written).toHaveLength(1);
+    expect(written[0]?.payload).toMatchObject({
+      data: { changed: ["email"], attributes: { email: `${sub}@example.com`, email_verified: true } },
+    });
+    expect(await gw.prisma.revertToken.count({ where: { sub } })).toBe(0);
+  });
+
+  it("a failed change writes nothing: invalid value, wrong code, a duplicate address (rolled back)", async () => {
+    const sub = fresh();
+    expect((await patch(sub, { zoneinfo: "Mars/Olympus" })).body).toEqual({ error: "illegal_parameter_value" });
+    const otp = await gw.otp("email", "x@example.com", { sub });
+    expect(
+      (await patch(sub, { email: "x@example.com", email_otp_token: otp.token, email_otp: "000000" })).body,
+    ).toEqual({ error: "bad_email_otp" });
+    const holder = fresh();
+    await gw.store.users.create({ sub: holder, email: "held@example.com", createdAt: gw.clock.now() });
+    const taken = await gw.otp("email", "held@example.com", { sub });
+    expect(
+      (await patch(sub, { email: "held@example.com", email_otp_token: taken.token, email_otp: taken.code })).body,
+    ).toEqual({ error: "duplicate_email" });
+    expect(await rows(sub)).toEqual([]);
+    // The operator's creation of the holder is a change, with its event.
+    expect((await rows(holder)).map((r) => r.payload)).toEqual([
+      {
+        type: "user.updated",
+        timestamp: gw.clock.now().toISOString(),
+        data: {
+          sub: holder,
+          version: 1,
+          changed: ["email"],
+          attributes: { email: "held@example.com", email_verified: false },
+        },
+      },
+    ]);
+  });
+});
+
+describe("delivery", () => {
+  it("retries with exponential backoff and jitter, with the same webhook-id, until a 2xx", async () => {
+    const sub = fresh();
+    answer = () => 500;
+    await patch(sub, { nickname: "retry" });
+    const [row] = await rows(sub);
+    const start = gw.clock.now();
+
+    await patch(sub, { nickname: "retry, later" });
+    expect(await gw.app.outbox.runOnce()).toBe(1);
+    let [after, follower] = await rows(sub);
+    // Failing pushes the rows waiting behind it back to its own next attempt.
+    expect(follower?.nextAttemptAt).toEqual(after?.nextAttemptAt);
+    // First failure: ceiling 1 s, jitter 0.5 -> half of it plus half of the other half: 0.75 s.
+    expect([after?.status, after?.attempts, (after?.nextAttemptAt.getTime() ?? 0) - start.getTime()]).toEqual([
+      "pending",
+      1,
+      750,
+    ]);
+    expect(after?.lastError).toBe("events webhook answered 500");
+    expect(await gw.app.outbox.runOnce()).toBe(0); // not due yet
+    gw.clock.advance(0.75);
+    expect(await gw.app.outbox.runOnce()).toBe(1);
+    [after] = await rows(sub);
+    expect([after?.attempts, (after?.nextAttemptAt.getTime() ?? 0) - gw.clock.now().getTime()]).toEqual([2, 1500]);
+
+    answer = () => 200;
+    gw.clock.advance(1.5);
+    expect(await gw.app.outbox.runOnce()).toBe(1);
+    expect(receiver.received.map((e) => e.id)).toEqual([row!.id, row!.id, row!.id]);
+    expect(new Set(receiver.received.map((e) => e.body)).size).toBe(1);
+    expect(receiver.accepted).toHaveLength(1);
+    expect(await gw.app.outbox.runOnce()).toBe(1); // then the one behind it
+    [after] = await rows(sub);
+    expect([after?.status, after?.attempts, after?.lastError]).toEqual(["delivered", 3, null]);
+  });
+
+  it("the backoff doubles up to an hour, jittered between half and all of it, and ends after the retry window", () => {
+    const now = new Date("2026-11-29T00:00:00Z");
+    const until = new Date(now.getTime() + 24 * 3600_000);
+    const delay = (attempts: number, random: number) =>
+      (nextAttemptAt(attempts, now, until, random)?.getTime() ?? Number.NaN) - now.getTime();
+    expect([1, 2, 3, 4, 13, 20].map((a) => delay(a, 0))).toEqual([500, 1000, 2000, 4000, 1_800_000, 1_800_000]);
+    expect([1, 2, 3, 13].map((a) => delay(a, 1))).toEqual([1000, 2000, 4000, 3_600_000]);
+    expect(nextAttemptAt(5, new Date(until.getTime() - 1000), until, 0)).toBeNull();
+  });
+
+  it("marks an entry dead after 24 h of failures; events redeliver brings it back", async () => {
+    const sub = fresh();
+    answer = () => 503;
+    await patch(sub, { nickname: "dead" });
+    const created = gw.clock.now();
+    let rounds = 0;
+    for (;;) {
+      const [row] = await rows(sub);
+      if (row?.status !== "pending") break;
+      gw.clock.set(row.nextAttemptAt);
+      expect(await gw.app.outbox.runOnce()).toBe(1);
+      rounds++;
+    }
+    const [dead] = await rows(sub);
+    expect(dead?.status).toBe("dead");
+    expect(dead?.attempts).toBe(rounds);
+    // 1+2+...+2048 s is ~1.1 h at most: then 1 h steps (jitter 0.5: 45 min each) fill the 24 h.
+    expect(rounds).toBeGreaterThan(30);
+    expect(gw.clock.now().getTime() - created.getTime()).toBeLessThanOrEqual(24 * 3600_000);
+    expect(await gw.app.outbox.runOnce()).toBe(0);
+
+    expect((await gw.store.outbox.list({ status: "dead", limit: 10 })).map((e) => e.id)).toEqual([dead!.id]);
+    answer = () => 204;
+    expect(await gw.store.outbox.redeliver(dead!.id, gw.clock.now())).toBe(true);
+    expect(await gw.store.outbox.redeliver("00000000-0000-4000-8000-000000000000", gw.clock.now())).toBe(false);
+    expect(await gw.app.outbox.runOnce()).toBe(1);
+    const [delivered] = await rows(sub);
+    expect(delivered?.status).toBe("delivered");
+    expect(receiver.accepted.map((e) => e.id)).toEqual([dead!.id]);
+  });
+
+  it("keeps a user's order: a later event waits while an earlier one is retrying; other users go on", async () => {
+    const [alice, bob] = [fresh(), fresh()];
+    answer = () => 500;
+    await patch(alice, { nickname: "a1" });
+    expect(await gw.app.outbox.runOnce()).toBe(1); // a1 fails, retried in 0.75 s
+    answer = () => 204;
+    await patch(alice, { nickname: "a2" });
+    await patch(bob, { nickname: "b1" });
+    // a2 is not due before a1: the dispatcher's scan of due rows never meets it while a1 waits.
+    const [a1, a2] = await rows(alice);
+    expect(a2?.nextAttemptAt).toEqual(a1?.nextAttemptAt);
+    expect(a1!.nextAttemptAt.getTime()).toBeGreaterThan(gw.clock.now().getTime());
+    expect(await drain(gw)).toBe(1); // only b1: a2 waits behind a1
+    expect(receiver.accepted.map((e) => (e.verified as { data: { sub: string } }).data.sub)).toEqual([bob]);
+    gw.clock.advance(1);
+    expect(await drain(gw)).toBe(2);
+    const versions = receiver.accepted
+      .map((e) => (e.verified as { data: { sub: string; version: number } }).data)
+      .filter((d) => d.sub === alice)
+      .map((d) => d.version);
+    expect(versions).toEqual([1, 2]);
+  });
+
+  it("a claim held by a dispatcher that died is taken over when its lease ends", async () => {
+    const sub = fresh();
+    await patch(sub, { nickname: "lease" });
+    // Another dispatcher claims it and never reports back.
+    const claimed = await gw.store.outbox.claim({ now: gw.clock.now(), limit: 10, leaseMs: 60_000 });
+    expect(claimed.map((c) => c.sub)).toEqual([sub]);
+    expect(await gw.app.outbox.runOnce()).toBe(0);
+    gw.clock.advance(61);
+    expect(await gw.app.outbox.runOnce()).toBe(1);
+    expect(receiver.accepted).toHaveLength(1);
+  });
+
+  it("two dispatchers on one database deliver every event once, each user's in order", async () => {
+    const other = await createTestGateway({
+      database,
+      clock: gw.clock,
+      env: { EVENTS_WEBHOOK_URL: receiver.url, EVENTS_WEBHOOK_SECRET: EVENTS_SECRET },
+    });
+    try {
+      const users = Array.from({ length: 8 }, () => fresh("race"));
+      for (let round = 0; round < 5; round++) {
+        await Promise.all(users.map((sub) => patch(sub, { nickname: `n${round}` })));
+      }
+      const written = await gw.prisma.outboxEvent.count({ where: { sub: { in: users } } });
+      expect(written).toBe(40);
+      // Both dispatch at the same time, round after round, until neither finds anything.
+      const pending = () => gw.prisma.outboxEvent.count({ where: { status: "pending" } });
+      const run = async (gateway: TestGateway) => {
+        let total = 0;
+        while ((await pending()) > 0) total += await gateway.app.outbox.runOnce();
+        return total;
+      };
+      const [a, b] = await Promise.all([run(gw), run(other)]);
+      expect(a + b).toBe(40);
+      const ids = receiver.accepted.map((e) => e.id);
+      expect(new Set(ids).size).toBe(40);
+      expect(ids).toHaveLength(40);
+      for (const sub of users) {
+        const versions = receiver.accepted
+          .map((e) => (e.verified as { data: { sub: string; version: number } }).data)
+          .filter((d) => d.sub === sub)
+          .map((d) => d.version);
+        expect(versions).toEqual([1, 2, 3, 4, 5]);
+      }
+    } finally {
+      await other.close();
+    }
+  });
+});
+
+describe("retention", () => {
+  it("purges delivered entries and expired revert links, and erases the token of an expired dead notice", async () => {
+    const sub = fresh();
+    await gw.store.users.create({ sub, email: `${sub}@example.com`, createdAt: gw.clock.now() });
+    const otp = await gw.otp("email", `${sub}.new@example.com`, { sub });
+    const body = { email: `${sub}.new@example.com`, email_otp_token: otp.token, email_otp: otp.code };
+    expect((await patch(sub, body)).status).toBe(200);
+    await drain(gw);
+    const notice = await gw.prisma.outboxEvent.findFirstOrThrow({ where: { sub, stream: "notices" } });
+    // As if it had failed for a day, its token kept for a redelivery.
+    await gw.prisma.outboxEvent.update({ where: { id: notice.id }, data: { status: "dead", secret: "kept" } });
+    expect(await gw.store.outbox.purge(gw.clock.now())).toBe(0);
+    expect(await gw.prisma.outboxEvent.count({ where: { sub } })).toBe(3);
+
+    const later = new Date(gw.clock.now().getTime() + 8 * 24 * 3600_000);
+    expect(await gw.store.outbox.purge(later)).toBe(3); // two delivered events, one expired revert link
+    const left = await gw.prisma.outboxEvent.findMany({ where: { sub } });
+    expect(left.map((r) => [r.id, r.status, r.secret])).toEqual([[notice.id, "dead", null]]);
+    expect(await gw.prisma.revertToken.count({ where: { sub } })).toBe(0);
+    expect(await gw.store.outbox.redeliver(notice.id, gw.clock.now())).toBe(false);
+  });
+});
+
+describe("background delivery", () => {
+  it("a request never waits for the receiver: the commit wakes the dispatcher, which posts afterwards", async () => {
+    const sub = fresh();
+    answer = () => "hang"; // the receiver takes the POST and never answers (the 2 s timeout ends it)
+    gw.app.outbox.start();
+    try {
+      expect((await patch(sub, { nickname: "background" })).status).toBe(200);
+      await eventually(() => receiver.received.length === 1);
+      // The answer came while the delivery still hangs: the row is claimed, not yet settled.
+      const [row] = await rows(sub);
+      expect([row?.status, row?.attempts, row?.leasedUntil === null]).toEqual(["pending", 0, false]);
+    } finally {
+      await gw.app.outbox.stop(5000); // the round in progress ends with the 2 s timeout
+    }
+    const [after] = await rows(sub);
+    expect([after?.status, after?.attempts, after?.lastError]).toEqual([
+      "pending",
+      1,
+      "events webhook unreachable: TimeoutError",
+    ]);
+  });
+});
+
+describe("metrics", () => {
+  it("pending count, age of the oldest pending entry, delivery failures", async () => {
+    const metrics: Metrics = createMetrics();
+    const clock = testClock(gw.clock.now());
+    const mgw = await createTestGateway({
+      database,
+      clock,
+      metrics,
+      env: { EVENTS_WEBHOOK_URL: receiver.url, EVENTS_WEBHOOK_SECRET: EVENTS_SECRET },
+    });
+    try {
+      const value = async (name: string) => {
+        const text = await metrics.registry.metrics();
+        return text
+          .split("\n")
+          .find((line) => line.startsWith(name))
+          ?.split(" ")[1];
+      };
+      expect(await value("outbox_pending_events")).toBe("0");
+      expect(await value("outbox_oldest_pending_age_seconds")).toBe("0");
+      answer = () => 500;
+      const response = await mgw.fetch("/userinfo", jsonRequest("PATCH", await mgw.token(fresh()), { name: "M" }));
+      expect(response.status).toBe(200);
+      clock.advance(42);
+      expect(await value("outbox_pending_events")).toBe("1");
+      expect(await value("outbox_oldest_pending_age_seconds")).toBe("42");
+      expect(await mgw.app.outbox.runOnce()).toBe(1);
+      expect(await value('outbox_delivery_failures_total{stream="events"}')).toBe("1");
+      answer = () => 204;
+      clock.advance(1);
+      expect(await mgw.app.outbox.runOnce()).toBe(1);
+      expect(await value('outbox_deliveries_total{stream="events"}')).toBe("1");
+      expect(await value("outbox_pending_events")).toBe("0");
+    } finally {
+      await mgw.close();
+    }
+  });
+});
