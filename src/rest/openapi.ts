@@ -6,6 +6,8 @@ import {
   headers,
   otpTokenBody,
   problemBody,
+  revertBody,
+  revertedBody,
   sendOtpBody,
   tencentErrorBody,
   updateUserInfoBody,
@@ -108,6 +110,24 @@ export const methodNotAllowed = errorAnswer(
   { Allow: headers.allow },
 );
 
+const html = { "text/html": { schema: z.string().meta({ description: "A plain HTML page (no script)." }) } };
+
+/** An answer of the revert page: an HTML page only. */
+const pageAnswer = (description: string, headerSchemas: Headers = {}) =>
+  ({
+    description,
+    ...(Object.keys(headerSchemas).length > 0 && { headers: z.object(headerSchemas) }),
+    content: html,
+  }) satisfies ZodOpenApiResponseObject;
+
+/** An error answer of `POST /userinfo/revert`: JSON (Tencent or problem details), or a page for the page's form. */
+const revertFailure = (status: number, description: string, codes: Codes, headerSchemas: Headers = {}) => {
+  const answer = errorAnswer(status, description, codes, headerSchemas);
+  return { ...answer, content: { ...answer.content, ...html } } satisfies ZodOpenApiResponseObject;
+};
+
+const REVERT_CODES = ["invalid_request", "invalid_revert_token", "duplicate_email", "duplicate_phone_number"] as const;
+
 const health = (status: string) =>
   z.object({ status: z.literal(status) }).meta({ description: `\`{"status":"${status}"}\`` });
 
@@ -130,6 +150,10 @@ function buildDocument() {
     tags: [
       { name: "userinfo", description: "The signed-in user's profile (SPEC 1.1, 1.2, 5.1-5.3)." },
       { name: "otp", description: "One-time codes for changing an email or phone number (SPEC 1.3)." },
+      {
+        name: "revert",
+        description: "The undo link of an identifier change notice (SPEC 5.4); present while events are on.",
+      },
       { name: "operations", description: "Health, readiness, metrics and descriptions." },
     ],
     components: {
@@ -271,6 +295,69 @@ function buildDocument() {
                 "unavailable (`Retry-After: 1`).",
               ["temporarily_unavailable"],
               { "Retry-After": headers.retryAfter.optional() },
+            ),
+          },
+        },
+      },
+      "/userinfo/revert": {
+        get: {
+          tags: ["revert"],
+          operationId: "revertPage",
+          summary: "Show what a revert link would undo (changes nothing)",
+          description:
+            "The link of an identifier change notice, sent to the previous email or phone number. The page shows the " +
+            "masked change and a button that posts the page's form. `Cache-Control: no-store`, `Referrer-Policy: " +
+            "no-referrer`; the query string is never logged.",
+          requestParams: {
+            query: z.object({
+              token: z
+                .string()
+                .optional()
+                .meta({ param: { description: "The revert token of the notice." } }),
+            }),
+          },
+          responses: {
+            "200": pageAnswer("The masked change and the form that undoes it."),
+            "400": pageAnswer("The token is unknown, used or expired; nothing changed."),
+            "500": pageAnswer("An unexpected error; nothing changed."),
+            "503": pageAnswer("The database is unavailable; nothing changed.", { "Retry-After": headers.retryAfter }),
+          },
+        },
+        post: {
+          tags: ["revert"],
+          operationId: "revert",
+          summary: "Restore the previous email or phone number, verified (once)",
+          description:
+            "Restores the value the change replaced, whatever the current value is, and marks it verified; audited, " +
+            "and it emits a `user.updated` event. The token works once, until `REVERT_TTL_SECONDS` after the change. " +
+            "The page's form gets HTML answers; a JSON body gets JSON.",
+          requestBody: {
+            required: true,
+            content: {
+              "application/json": { schema: revertBody },
+              "application/x-www-form-urlencoded": { schema: revertBody },
+            },
+          },
+          responses: {
+            "200": {
+              description: "Restored: the JSON answer, or a confirmation page for the form.",
+              headers: z.object({ "Cache-Control": headers.cacheControl }),
+              content: { "application/json": { schema: revertedBody }, ...html },
+            },
+            "400": revertFailure(
+              400,
+              "Not a JSON object with a string `revert_token`; the token is unknown, used or expired " +
+                "(`invalid_revert_token`); or another user holds the value now (`duplicate_email`, " +
+                "`duplicate_phone_number`: the link keeps working until it expires). Nothing changed.",
+              REVERT_CODES,
+            ),
+            "413": tooLarge,
+            "500": revertFailure(500, "An unexpected error (logged; details are never sent).", ["server_error"]),
+            "503": revertFailure(
+              503,
+              "The database is unreachable or overloaded (`Retry-After: 1`).",
+              ["temporarily_unavailable"],
+              { "Retry-After": headers.retryAfter },
             ),
           },
         },

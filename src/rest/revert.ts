@@ -6,6 +6,7 @@ import type { RevertService } from "../domain/revert.js";
 import type { Logger } from "../logger.js";
 import { readJsonBody } from "./body.js";
 import { errorResponse, ok, responseForError } from "./responses.js";
+import { revertBody } from "./schemas.js";
 
 // The revert link of an identifier change notice (SPEC 5.4): `GET /userinfo/revert?token=` shows what it would undo
 // and changes nothing; the page's form (or a JSON POST) undoes it. Plain HTML without scripts or external assets.
@@ -76,11 +77,14 @@ const errorPage = (error: unknown, log: Logger): Response => {
     );
   }
   const response = responseForError(error, log);
-  return page(
+  const failed = page(
     response.status,
     "Something went wrong",
     "<p>Nothing was changed. Please try again in a moment; the link still works until it expires.</p>",
   );
+  const retryAfter = response.headers.get("retry-after");
+  if (retryAfter !== null) failed.headers.set("retry-after", retryAfter);
+  return failed;
 };
 
 /**
@@ -129,12 +133,9 @@ export function revertRoute(revert: RevertService, log: Logger) {
       }
     }
     try {
-      const body = await readJsonBody(request);
-      const token = (body as { revert_token?: unknown } | null)?.revert_token;
-      if (typeof body !== "object" || body === null || Array.isArray(body) || typeof token !== "string") {
-        throw invalidRequest("The body must be a JSON object with a string revert_token.");
-      }
-      const result = await revert.revert(token);
+      const body = revertBody.safeParse(await readJsonBody(request));
+      if (!body.success) throw invalidRequest("The body must be a JSON object with a string revert_token.");
+      const result = await revert.revert(body.data.revert_token);
       return ok(
         { sub: result.sub, attribute: result.attribute, restored: result.restored },
         { "cache-control": "no-store" },

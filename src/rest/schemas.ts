@@ -138,6 +138,22 @@ export const otpTokenBody = z
   })
   .meta({ id: "OtpToken" });
 
+/** The body of `POST /userinfo/revert`: JSON, or the revert page's form (`application/x-www-form-urlencoded`). */
+export const revertBody = z
+  .object({
+    revert_token: z.string().meta({ description: "The `token` of the notice's revert link." }),
+  })
+  .meta({ id: "RevertRequest" });
+
+/** The answer of `POST /userinfo/revert` (JSON). */
+export const revertedBody = z
+  .object({
+    sub: z.string().meta({ description: "The user whose identifier was restored." }),
+    attribute: z.enum(["email", "phone_number"]),
+    restored: z.string().meta({ description: "The restored value, masked (`a***@example.com`), verified again." }),
+  })
+  .meta({ id: "Reverted", examples: [{ sub: "alice", attribute: "email", restored: "a***@example.com" }] });
+
 /** A Tencent CIAM error body whose `error` is one of `codes`. */
 export const tencentErrorBody = (codes: readonly [string, ...string[]]) =>
   z.object({

@@ -9,6 +9,7 @@ import type { OtpService } from "../domain/otp/send-otp.js";
 import type { Principal } from "../domain/requesters.js";
 import type { UserInfoService } from "../domain/user-info.js";
 import type { Logger } from "../logger.js";
+import { withPlatformSignal } from "./native-request.js";
 import { appRouter } from "./router.js";
 
 /** Where the tRPC router is served. */
@@ -50,7 +51,7 @@ export function trpcPlugin({ userInfo, otp, idempotency, verifyBearer, clientAdd
       let principal: Promise<Principal> | undefined;
       const response = await fetchRequestHandler({
         endpoint: TRPC_ENDPOINT,
-        req: request,
+        req: await withPlatformSignal(request),
         router: appRouter,
         createContext: () => ({
           userInfo,

@@ -100,13 +100,37 @@ function ignoreMatcher(context: string): (path: string) => boolean {
   return (path) => regexes.some((regex) => regex.test(path));
 }
 
-/** The machine's environment a RUN sees: PATH (without any node_modules/.bin of the test run) and HOME (npm's cache). */
+/**
+ * What a build on this machine reaches the registry with, as a container engine's build would have it from the host:
+ * its certificate authorities and proxies. Without them npm ci retried every fetch for minutes behind this machine's
+ * TLS-inspecting proxy before falling back to its cache.
+ */
+const NETWORK_ENV = [
+  "NODE_EXTRA_CA_CERTS",
+  "SSL_CERT_FILE",
+  "SSL_CERT_DIR",
+  "HTTPS_PROXY",
+  "HTTP_PROXY",
+  "NO_PROXY",
+  "https_proxy",
+  "http_proxy",
+  "no_proxy",
+];
+
+/**
+ * The machine's environment a RUN sees: PATH (without any node_modules/.bin of the test run), HOME (npm's cache and
+ * configuration) and the network settings above.
+ */
 function machineEnv(): Record<string, string> {
   const path = (process.env.PATH ?? "")
     .split(":")
     .filter((dir) => !dir.includes("node_modules/.bin"))
     .join(":");
-  return { PATH: path, HOME: process.env.HOME ?? "/root" };
+  const network = NETWORK_ENV.flatMap((name) => {
+    const value = process.env[name];
+    return value === undefined ? [] : [[name, value] as const];
+  });
+  return { PATH: path, HOME: process.env.HOME ?? "/root", ...Object.fromEntries(network) };
 }
 
 const parseEnv = (args: string): Record<string, string> =>

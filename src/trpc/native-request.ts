@@ -1,0 +1,23 @@
+// Workaround for a library incompatibility, isolated here: yoga's Node adapter (@whatwg-node/server) gives each request
+// an abort signal of its own making (`CustomAbortControllerSignal`, a Proxy posing as an AbortSignal). tRPC's fetch
+// adapter combines the request's signal with `AbortSignal.any`, and Node 24 checks the brand of every signal it is
+// given: there every tRPC call failed with `TypeError: signals[0] is not of type AbortSignal` (Node 20 does not check).
+// tRPC is therefore handed a platform Request whose signal is a real AbortSignal that follows the original one.
+
+/**
+ * The same request as a platform `Request` with a platform `AbortSignal`, aborted when the original is.
+ * Reads the original's body (a tRPC request's body is small and read once anyway).
+ */
+export async function withPlatformSignal(request: Request): Promise<Request> {
+  const controller = new AbortController();
+  const { signal } = request;
+  if (signal.aborted) controller.abort(signal.reason);
+  else signal.addEventListener("abort", () => controller.abort(signal.reason), { once: true });
+  const hasBody = request.method !== "GET" && request.method !== "HEAD";
+  return new globalThis.Request(request.url, {
+    method: request.method,
+    headers: [...request.headers],
+    body: hasBody ? await request.arrayBuffer() : undefined,
+    signal: controller.signal,
+  });
+}
