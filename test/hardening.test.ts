@@ -1,9 +1,12 @@
 import { type CryptoKey, exportJWK, generateKeyPair, SignJWT } from "jose";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createApp } from "../src/app.js";
 import { localKeys } from "../src/auth/bearer.js";
 import { hashClientSecret } from "../src/auth/client-secrets.js";
+import { UnavailableError } from "../src/domain/errors.js";
 import { createLogger } from "../src/logger.js";
+import { translateDatabaseError } from "../src/persistence/database.js";
 import { createTestGateway, jsonRequest, type TestGateway } from "./support/gateway.js";
 
 // The classes of input an attack run found to get past the defences (issue 11), each tried on both faces.
@@ -304,6 +307,60 @@ describe("a target's daily budget cannot be spent by one requester", () => {
       expect(login.status).toBe(200);
     } finally {
       await strict.close();
+    }
+  });
+});
+
+describe("a database that refuses connections (SQLSTATE class 55, SPEC 6)", () => {
+  it("answers 503 on REST and GraphQL while it refuses, and serves again once it accepts", async () => {
+    const refusing = await createTestGateway();
+    const name = new URL(refusing.database.url).pathname.slice(1);
+    const admin = new pg.Client({ connectionString: inject("databaseServerUrl") });
+    await admin.connect();
+    const sub = fresh("refused");
+    const patch = async () => {
+      const response = await refusing.fetch("/userinfo", {
+        method: "PATCH",
+        headers: { authorization: `Bearer ${await refusing.token(sub)}`, "content-type": "application/json" },
+        body: JSON.stringify({ nickname: "kept" }),
+      });
+      return { status: response.status, retryAfter: response.headers.get("retry-after"), body: await response.json() };
+    };
+    try {
+      expect((await patch()).status).toBe(200);
+      await admin.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS false`);
+      await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", [name]);
+
+      // What a new connection of the gateway's pool gets now: 55000, "not currently accepting connections".
+      const refusal = await new pg.Client({ connectionString: refusing.database.url }).connect().then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(refusal).toMatchObject({ code: "55000" });
+      expect(translateDatabaseError(refusal)).toBeInstanceOf(UnavailableError);
+
+      for (let attempt = 0; attempt < 3; attempt++) {
+        expect(await patch()).toEqual({
+          status: 503,
+          retryAfter: "1",
+          body: { error: "temporarily_unavailable", error_description: expect.any(String) },
+        });
+      }
+      const response = await refusing.fetch("/graphql", {
+        method: "POST",
+        headers: { authorization: `Bearer ${await refusing.token(sub)}`, "content-type": "application/json" },
+        body: JSON.stringify({ query: "{ userInfo { nickname } }" }),
+      });
+      expect(response.status).toBe(503);
+      const answer = (await response.json()) as { errors: { extensions: { code: string } }[] };
+      expect(answer.errors[0]!.extensions.code).toBe("SERVICE_UNAVAILABLE");
+
+      await admin.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS true`);
+      expect(await patch()).toMatchObject({ status: 200, body: { sub, nickname: "kept" } });
+    } finally {
+      await admin.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS true`);
+      await admin.end();
+      await refusing.close();
     }
   });
 });
