@@ -19,8 +19,31 @@ const SERVER_ERROR = JSON.stringify({ error: "server_error", error_description: 
  * Handing yoga the body as a Buffer (`req.body`) spares it the stream pipeline it otherwise reads bodies with, which
  * costs an aborted AbortController - a DOMException with its stack - per request: ~10 % of a GraphQL request's CPU.
  */
-export function createHttpHandler(app: App, metrics: Metrics, log: Logger): RequestListener {
-  return (req, res) => {
+/** The node:http handler, and what the shutdown asks it. */
+export interface HttpHandler extends RequestListener {
+  /** How many requests are being handled: those whose client has left included. */
+  running(): number;
+  /** Resolves once no request is being handled. */
+  idle(): Promise<void>;
+}
+
+export function createHttpHandler(app: App, metrics: Metrics, log: Logger): HttpHandler {
+  // Handlers are counted apart from connections: a request whose client left has no connection the server's close
+  // waits for, but its handler may still be using the database the shutdown closes next.
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  const finished = () => {
+    running--;
+    if (running === 0) for (const resolve of waiting.splice(0)) resolve();
+  };
+  const track = (handling: unknown) => {
+    running++;
+    Promise.resolve(handling).then(finished, (error: unknown) => {
+      finished();
+      log.error({ err: error }, "unexpected error");
+    });
+  };
+  const listener: RequestListener = (req, res) => {
     const requestId = requestIdOf(req.headers["x-request-id"]);
     const started = process.hrtime.bigint();
     res.setHeader("x-request-id", requestId);
@@ -42,11 +65,15 @@ export function createHttpHandler(app: App, metrics: Metrics, log: Logger): Requ
     const direct = req.method === "OPTIONS" ? undefined : app.directRoutes?.get(path);
     const serve =
       direct === undefined
-        ? () => requestContext.run({ requestId }, () => void app.yoga(req, res))
-        : () => requestContext.run({ requestId }, () => void serveDirectly(direct, req, res, log));
+        ? () => track(requestContext.run({ requestId }, () => app.yoga(req, res)))
+        : () => track(requestContext.run({ requestId }, () => serveDirectly(direct, req, res, log)));
     if (req.method === "GET" || req.method === "HEAD") serve();
     else readBody(req, res, serve);
   };
+  return Object.assign(listener, {
+    running: () => running,
+    idle: () => (running === 0 ? Promise.resolve() : new Promise<void>((resolve) => waiting.push(resolve))),
+  });
 }
 
 /**

@@ -2,7 +2,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { openGateway } from "./app.js";
 import { type Config, ConfigError, loadConfig, readEnvironment } from "./config.js";
-import { createHttpHandler } from "./http-server.js";
+import { createHttpHandler, type HttpHandler } from "./http-server.js";
 import { createLogger, type Logger, logDestination } from "./logger.js";
 import { EmbeddedDatabaseError } from "./persistence/embedded.js";
 import { exitOnSignals } from "./shutdown.js";
@@ -20,20 +20,28 @@ async function listen(config: Config, server: Server): Promise<string> {
 }
 
 /**
- * Stops accepting connections and lets in-flight requests finish; idle keep-alive connections are closed at once,
- * and whatever still runs after `timeoutMs` is cut.
+ * Stops accepting connections and lets in-flight requests finish - also those whose client has left; idle keep-alive
+ * connections are closed at once, and whatever still runs after `timeoutMs` is cut.
  * @returns whether connections had to be cut.
  */
-async function stopListening(server: Server, timeoutMs: number, log: Logger): Promise<boolean> {
+async function stopListening(server: Server, handler: HttpHandler, timeoutMs: number, log: Logger): Promise<boolean> {
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
   log.info("no longer accepting connections: waiting for in-flight requests");
   let cut = false;
-  const timer = setTimeout(() => {
-    cut = true;
-    server.closeAllConnections();
-  }, timeoutMs).unref();
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      cut = true;
+      server.closeAllConnections();
+      resolve();
+    }, timeoutMs).unref();
+  });
   await closed;
+  if (!cut && handler.running() > 0) {
+    log.info({ running: handler.running() }, "waiting for requests whose clients left");
+    await Promise.race([handler.idle(), timedOut]);
+  }
   clearTimeout(timer);
   return cut;
 }
@@ -49,7 +57,8 @@ try {
   // Armed before the start: a signal during the start is not lost.
   const shutdown = exitOnSignals(log, config.shutdownTimeoutMs);
   const gateway = await openGateway(config, log);
-  const server = createServer(createHttpHandler(gateway.app, gateway.metrics, log));
+  const handler = createHttpHandler(gateway.app, gateway.metrics, log);
+  const server = createServer(handler);
   let url: string;
   try {
     url = await listen(config, server);
@@ -62,7 +71,7 @@ try {
   shutdown.closeWith(async (progress) => {
     gateway.drain();
     progress("in-flight requests");
-    if (await stopListening(server, config.shutdownTimeoutMs, log)) {
+    if (await stopListening(server, handler, config.shutdownTimeoutMs, log)) {
       log.warn(
         { timeoutMs: config.shutdownTimeoutMs },
         "requests still running after SHUTDOWN_TIMEOUT_MS: their connections were closed",

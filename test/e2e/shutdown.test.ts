@@ -224,6 +224,59 @@ describe("on a PostgreSQL server (the run's: embedded, or TEST_DATABASE_URL's)",
     }
   });
 
+  it("a request whose client left still finishes before the pool closes: its write lands, no error, exit 0", async () => {
+    const { gateway, url } = await startGateway({ SHUTDOWN_TIMEOUT_MS: "30000" });
+    // Two at once: the pool holds an idle connection beside the one the request below waits on.
+    expect((await Promise.all([patch(url, "left"), patch(url, "left-too")])).map((r) => r.status)).toEqual([200, 200]);
+    const locker = new pg.Client({ connectionString: database.url });
+    const observer = new pg.Client({ connectionString: database.url });
+    await locker.connect();
+    await observer.connect();
+    try {
+      // The tokens' client is not a registered application: every request looks it up (a statement of its own)
+      // before its write (another). The lookup waits on the lock.
+      await locker.query("BEGIN");
+      await locker.query("LOCK TABLE applications IN ACCESS EXCLUSIVE MODE");
+      const leaving = new AbortController();
+      const request = fetch(`${url}/userinfo`, {
+        method: "PATCH",
+        headers: { authorization: `Bearer ${await issuer.token("left")}`, "content-type": "application/json" },
+        body: JSON.stringify({ nickname: "written-after-the-client-left" }),
+        signal: leaving.signal,
+      }).catch((error: Error) => error.name);
+      await eventually(async () => {
+        const { rows } = await observer.query<{ waiting: string }>(
+          "SELECT count(*) AS waiting FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        );
+        return Number(rows[0]!.waiting) === 1;
+      });
+      leaving.abort();
+      expect(await request).toBe("AbortError");
+      // No connection is left: the server closes at once, and the handler is still waiting on the lookup.
+      gateway.child.kill("SIGTERM");
+      await gateway.waitFor(/"msg":"no longer accepting connections/);
+      // The lock goes once the shutdown waits for that request, or else has begun to close the pool (its idle
+      // connections are gone): the request's write then needs a connection of a closing pool.
+      await eventually(async () => {
+        if (gateway.output().includes('"running":1,"msg":"waiting for requests whose clients left"')) return true;
+        const { rows } = await observer.query<{ idle: string }>(
+          "SELECT count(*) AS idle FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle' AND pid <> pg_backend_pid()",
+        );
+        return Number(rows[0]!.idle) === 0;
+      });
+      await locker.query("COMMIT");
+      expect((await gateway.exited).code).toBe(0);
+      const { rows } = await observer.query<{ nickname: string }>("SELECT nickname FROM users WHERE sub = 'left'");
+      expect(rows).toEqual([{ nickname: "written-after-the-client-left" }]);
+      expect(gateway.output()).not.toContain("Cannot use a pool after calling end");
+      expect(gateway.output()).not.toContain('"level":50');
+      expect(gateway.output()).toContain('"msg":"shutdown complete"');
+    } finally {
+      await locker.end();
+      await observer.end();
+    }
+  });
+
   it("a hanging database: in-flight requests are cut, and 5 s later the gateway exits 1 saying what hangs", async () => {
     const target = new URL(database.url);
     const proxy: TcpProxy = await startTcpProxy(target.hostname, Number(target.port || 5432));
