@@ -42,4 +42,4 @@ EXPOSE 4000
 # The gateway stops within SHUTDOWN_TIMEOUT_MS (10 s) + 5 s: give `docker stop` / Kubernetes at least 20 s.
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=10s --timeout=5s --start-period=15s --retries=3 CMD ["node", "dist/healthcheck.js"]
-CMD ["node", "--max-old-space-size=192", "--enable-source-maps", "dist/main.js"]
+CMD ["node", "--max-old-space-size=192", "--max-semi-space-size=16", "--enable-source-maps", "dist/main.js"]

@@ -41,6 +41,8 @@ const { values: args } = parseArgs({
     processes: { type: "string", default: "1,2,4" },
     conns: { type: "string", default: "8,32,128" },
     "skip-main": { type: "boolean", default: false },
+    /** Only the scenarios whose name contains this text: for profiling one of them (no ratios, no OTP flow). */
+    only: { type: "string" },
   },
 });
 const DURATION = Number(args.duration);
@@ -443,9 +445,10 @@ async function main() {
         Scenario,
         Scenario,
       ];
+      const selected = args.only === undefined ? scenarios : scenarios.filter((s) => s.name.includes(args.only!));
       for (let round = 0; round < ROUNDS; round++) {
         // Alternate the order, so that neither side of a ratio always runs first.
-        const order = round % 2 === 0 ? scenarios : [...scenarios].reverse();
+        const order = round % 2 === 0 ? selected : [...selected].reverse();
         for (const s of order) {
           const result = await measure([s.target], s.kind, tokens, CONNECTIONS, DURATION);
           s.results.push(result);
@@ -453,6 +456,11 @@ async function main() {
             `round ${round + 1}/${ROUNDS} ${s.name}: ${Math.round(result.rps)} req/s, p99 ${result.p99} ms, ${Math.round(result.cpuUs)} us CPU/request\n`,
           );
         }
+      }
+      // --only: the lines above are the measurement.
+      if (args.only !== undefined) {
+        receiver.close();
+        return;
       }
       const rssAfterLoad = rssMb(gateway.child.pid);
 
