@@ -445,7 +445,9 @@ async function main() {
         Scenario,
         Scenario,
       ];
-      const selected = args.only === undefined ? scenarios : scenarios.filter((s) => s.name.includes(args.only!));
+      const only = args.only;
+      const selected = only === undefined ? scenarios : scenarios.filter((s) => s.name.includes(only));
+      if (selected.length === 0) throw new Error(`--only ${only}: no scenario's name contains it`);
       for (let round = 0; round < ROUNDS; round++) {
         // Alternate the order, so that neither side of a ratio always runs first.
         const order = round % 2 === 0 ? selected : [...selected].reverse();
@@ -458,7 +460,7 @@ async function main() {
         }
       }
       // --only: the lines above are the measurement.
-      if (args.only !== undefined) {
+      if (only !== undefined) {
         receiver.close();
         return;
       }

@@ -12,13 +12,6 @@ export const MAX_BODY_BYTES = 64 * 1024;
 const ERROR_TYPE = "application/json;charset=UTF-8";
 const SERVER_ERROR = JSON.stringify({ error: "server_error", error_description: "An unexpected error occurred." });
 
-/**
- * The node:http handler in front of yoga: a request id for the logs and the `X-Request-Id` header, the request
- * metrics and log line, and the body read into memory up to {@link MAX_BODY_BYTES} (`413` beyond).
- *
- * Handing yoga the body as a Buffer (`req.body`) spares it the stream pipeline it otherwise reads bodies with, which
- * costs an aborted AbortController - a DOMException with its stack - per request: ~10 % of a GraphQL request's CPU.
- */
 /** The node:http handler, and what the shutdown asks it. */
 export interface HttpHandler extends RequestListener {
   /** How many requests are being handled: those whose client has left included. */
@@ -27,17 +20,32 @@ export interface HttpHandler extends RequestListener {
   idle(): Promise<void>;
 }
 
+/**
+ * The node:http handler in front of yoga: a request id for the logs and the `X-Request-Id` header, the request
+ * metrics and log line, and the body read into memory up to {@link MAX_BODY_BYTES} (`413` beyond).
+ *
+ * Handing yoga the body as a Buffer (`req.body`) spares it the stream pipeline it otherwise reads bodies with, which
+ * costs an aborted AbortController - a DOMException with its stack - per request: ~10 % of a GraphQL request's CPU.
+ */
 export function createHttpHandler(app: App, metrics: Metrics, log: Logger): HttpHandler {
   // Handlers are counted apart from connections: a request whose client left has no connection the server's close
   // waits for, but its handler may still be using the database the shutdown closes next.
   let running = 0;
   const waiting: (() => void)[] = [];
-  const finished = () => {
-    running--;
-    if (running === 0) for (const resolve of waiting.splice(0)) resolve();
-  };
-  const track = (handling: unknown) => {
+  const track = (res: ServerResponse, handling: unknown) => {
     running++;
+    let done = false;
+    const finished = () => {
+      if (done) return;
+      done = true;
+      running--;
+      if (running === 0) for (const resolve of waiting.splice(0)) resolve();
+    };
+    // Once the answer is being written its work is done; a client that leaves mid-answer (a full socket buffer that
+    // never drains) must not keep the request counted.
+    res.once("close", () => {
+      if (res.headersSent) finished();
+    });
     Promise.resolve(handling).then(finished, (error: unknown) => {
       finished();
       log.error({ err: error }, "unexpected error");
@@ -65,8 +73,16 @@ export function createHttpHandler(app: App, metrics: Metrics, log: Logger): Http
     const direct = req.method === "OPTIONS" ? undefined : app.directRoutes?.get(path);
     const serve =
       direct === undefined
-        ? () => track(requestContext.run({ requestId }, () => app.yoga(req, res)))
-        : () => track(requestContext.run({ requestId }, () => serveDirectly(direct, req, res, log)));
+        ? () =>
+            track(
+              res,
+              requestContext.run({ requestId }, () => app.yoga(req, res)),
+            )
+        : () =>
+            track(
+              res,
+              requestContext.run({ requestId }, () => serveDirectly(direct, req, res, log)),
+            );
     if (req.method === "GET" || req.method === "HEAD") serve();
     else readBody(req, res, serve);
   };

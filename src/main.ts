@@ -19,31 +19,39 @@ async function listen(config: Config, server: Server): Promise<string> {
   return `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
 }
 
+/** How the listener stopped. */
+interface Stopped {
+  /** Connections still open after `timeoutMs` were closed. */
+  readonly cut: boolean;
+  /** Requests still running, without a client, after `timeoutMs`: the database closes under them. */
+  readonly abandoned: number;
+}
+
 /**
  * Stops accepting connections and lets in-flight requests finish - also those whose client has left; idle keep-alive
  * connections are closed at once, and whatever still runs after `timeoutMs` is cut.
- * @returns whether connections had to be cut.
  */
-async function stopListening(server: Server, handler: HttpHandler, timeoutMs: number, log: Logger): Promise<boolean> {
+async function stopListening(server: Server, handler: HttpHandler, timeoutMs: number, log: Logger): Promise<Stopped> {
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
   log.info("no longer accepting connections: waiting for in-flight requests");
-  let cut = false;
+  let timedOut = false;
   let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<void>((resolve) => {
+  const deadline = new Promise<void>((resolve) => {
     timer = setTimeout(() => {
-      cut = true;
+      timedOut = true;
       server.closeAllConnections();
       resolve();
     }, timeoutMs).unref();
   });
   await closed;
-  if (!cut && handler.running() > 0) {
+  const cut = timedOut;
+  if (!timedOut && handler.running() > 0) {
     log.info({ running: handler.running() }, "waiting for requests whose clients left");
-    await Promise.race([handler.idle(), timedOut]);
+    await Promise.race([handler.idle(), deadline]);
   }
   clearTimeout(timer);
-  return cut;
+  return { cut, abandoned: handler.running() };
 }
 
 // A configuration error is reported before the configured logger exists: at "info", as a terminal would show it.
@@ -71,10 +79,17 @@ try {
   shutdown.closeWith(async (progress) => {
     gateway.drain();
     progress("in-flight requests");
-    if (await stopListening(server, handler, config.shutdownTimeoutMs, log)) {
+    const { cut, abandoned } = await stopListening(server, handler, config.shutdownTimeoutMs, log);
+    if (cut) {
       log.warn(
         { timeoutMs: config.shutdownTimeoutMs },
         "requests still running after SHUTDOWN_TIMEOUT_MS: their connections were closed",
+      );
+    }
+    if (abandoned > 0) {
+      log.warn(
+        { timeoutMs: config.shutdownTimeoutMs, running: abandoned },
+        "requests still running after SHUTDOWN_TIMEOUT_MS: the database closes under them",
       );
     }
     await gateway.close(progress);

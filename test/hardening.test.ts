@@ -328,7 +328,7 @@ describe("a database that refuses connections (SQLSTATE class 55, SPEC 6)", () =
     };
     try {
       expect((await patch()).status).toBe(200);
-      await admin.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS false`);
+      await admin.query(`ALTER DATABASE "${name}" ALLOW_CONNECTIONS false`);
       await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", [name]);
 
       // What a new connection of the gateway's pool gets now: 55000, "not currently accepting connections".
@@ -355,10 +355,10 @@ describe("a database that refuses connections (SQLSTATE class 55, SPEC 6)", () =
       const answer = (await response.json()) as { errors: { extensions: { code: string } }[] };
       expect(answer.errors[0]!.extensions.code).toBe("SERVICE_UNAVAILABLE");
 
-      await admin.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS true`);
+      await admin.query(`ALTER DATABASE "${name}" ALLOW_CONNECTIONS true`);
       expect(await patch()).toMatchObject({ status: 200, body: { sub, nickname: "kept" } });
     } finally {
-      await admin.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS true`);
+      await admin.query(`ALTER DATABASE "${name}" ALLOW_CONNECTIONS true`);
       await admin.end();
       await refusing.close();
     }

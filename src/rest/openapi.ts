@@ -112,11 +112,16 @@ export const methodNotAllowed = errorAnswer(
 
 const html = { "text/html": { schema: z.string().meta({ description: "A plain HTML page (no script)." }) } };
 
-/** An answer of the revert page: an HTML page only. */
+/** An answer of the revert page: an HTML page only, never cached, never telling the next site where it came from. */
 const pageAnswer = (description: string, headerSchemas: Headers = {}) =>
   ({
     description,
-    ...(Object.keys(headerSchemas).length > 0 && { headers: z.object(headerSchemas) }),
+    headers: z.object({
+      "Cache-Control": z.literal("no-store"),
+      "Referrer-Policy": z.literal("no-referrer"),
+      "Content-Security-Policy": z.string().meta({ description: "No script; only the page's own inline style." }),
+      ...headerSchemas,
+    }),
     content: html,
   }) satisfies ZodOpenApiResponseObject;
 
@@ -152,7 +157,7 @@ function buildDocument() {
       { name: "otp", description: "One-time codes for changing an email or phone number (SPEC 1.3)." },
       {
         name: "revert",
-        description: "The undo link of an identifier change notice (SPEC 5.4); present while events are on.",
+        description: "The undo link of an identifier change notice (SPEC 5.4).",
       },
       { name: "operations", description: "Health, readiness, metrics and descriptions." },
     ],
@@ -346,7 +351,7 @@ function buildDocument() {
             },
             "400": revertFailure(
               400,
-              "Not a JSON object with a string `revert_token`; the token is unknown, used or expired " +
+              "Not a JSON object with a string `revert_token` (or neither JSON nor the form); the token is unknown, used or expired " +
                 "(`invalid_revert_token`); or another user holds the value now (`duplicate_email`, " +
                 "`duplicate_phone_number`: the link keeps working until it expires). Nothing changed.",
               REVERT_CODES,

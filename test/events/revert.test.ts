@@ -2,6 +2,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { UnavailableError } from "../../src/domain/errors.js";
 import { hashRevertToken } from "../../src/domain/events.js";
 import { createHttpHandler } from "../../src/http-server.js";
 import { createLogger } from "../../src/logger.js";
@@ -215,6 +216,36 @@ describe("POST /userinfo/revert", () => {
     const used = await form(token);
     expect(used.status).toBe(400);
     expect(await used.text()).toContain("The link is unknown, was already used, or has expired.");
+  });
+
+  it("answers an unavailable database with a 503 page that says when to retry, and JSON with its 503", async () => {
+    const unavailable = () => new UnavailableError("the database is unavailable");
+    const down = await createTestGateway({
+      database: gw.database,
+      // The page reads the link; the POST locks it in a transaction: both meet a database that is gone.
+      wrapStore: (store) => ({
+        ...store,
+        revertTokens: { ...store.revertTokens, find: () => Promise.reject(unavailable()) },
+        transaction: () => Promise.reject(unavailable()),
+      }),
+    });
+    try {
+      const page = await down.fetch("/userinfo/revert?token=anything");
+      expect(page.status).toBe(503);
+      expect(page.headers.get("retry-after")).toBe("1");
+      expect(page.headers.get("cache-control")).toBe("no-store");
+      expect(await page.text()).toContain("Nothing was changed. Please try again in a moment");
+      const json = await down.fetch("/userinfo/revert", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ revert_token: "anything" }),
+      });
+      expect(json.status).toBe(503);
+      expect(json.headers.get("retry-after")).toBe("1");
+      expect(((await json.json()) as { error: string }).error).toBe("temporarily_unavailable");
+    } finally {
+      await down.close();
+    }
   });
 
   it("refuses bodies without a string revert_token", async () => {

@@ -101,9 +101,10 @@ function ignoreMatcher(context: string): (path: string) => boolean {
 }
 
 /**
- * What a build on this machine reaches the registry with, as a container engine's build would have it from the host:
- * its certificate authorities and proxies. Without them npm ci retried every fetch for minutes behind this machine's
- * TLS-inspecting proxy before falling back to its cache.
+ * What a build on this machine reaches the registry with: its certificate authorities and proxies. This machine
+ * inspects TLS through a proxy of its own, which a real image build here would need too (a container engine passes
+ * proxy variables on request, never certificate authorities: it would need them as build arguments or in the image).
+ * Without them npm ci retried every fetch for minutes before falling back to its cache.
  */
 const NETWORK_ENV = [
   "NODE_EXTRA_CA_CERTS",
