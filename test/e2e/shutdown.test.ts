@@ -64,6 +64,34 @@ const patch = async (url: string, sub: string) =>
     body: JSON.stringify({ nickname: `${sub}-nick` }),
   });
 
+/** A session holding `table` locked until `release`, and one that counts the database's sessions. */
+async function lockedTable(table: string) {
+  const locker = new pg.Client({ connectionString: database.url });
+  const observer = new pg.Client({ connectionString: database.url });
+  await locker.connect();
+  await observer.connect();
+  await locker.query("BEGIN");
+  await locker.query(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`);
+  const count = async (condition: string) => {
+    const { rows } = await observer.query<{ n: string }>(
+      `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid() AND ${condition}`,
+    );
+    return Number(rows[0]!.n);
+  };
+  return {
+    observer,
+    /** Sessions waiting on a lock. */
+    waiting: () => count("wait_event_type = 'Lock'"),
+    /** Idle sessions (the locker is idle in its transaction, not idle). */
+    idle: () => count("state = 'idle'"),
+    release: () => locker.query("COMMIT"),
+    end: async () => {
+      await locker.end();
+      await observer.end();
+    },
+  };
+}
+
 /** A webhook receiver that takes requests and never answers. */
 async function silentWebhook(): Promise<{ url: string; received: IncomingMessage[]; server: Server }> {
   const received: IncomingMessage[] = [];
@@ -194,33 +222,22 @@ describe("on a PostgreSQL server (the run's: embedded, or TEST_DATABASE_URL's)",
     const { gateway, url } = await startGateway({ DATABASE_POOL_SIZE: "3", SHUTDOWN_TIMEOUT_MS: "30000" });
     const subs = ["b1", "b2", "b3", "b4", "b5"];
     for (const sub of subs) expect((await patch(url, sub)).status).toBe(200);
-    const locker = new pg.Client({ connectionString: database.url });
-    const observer = new pg.Client({ connectionString: database.url });
-    await locker.connect();
-    await observer.connect();
+    const lock = await lockedTable("users");
     try {
-      await locker.query("BEGIN");
-      await locker.query("LOCK TABLE users IN ACCESS EXCLUSIVE MODE");
       // Five requests on a pool of three: three wait on the lock, two for a pool client.
       const requests = subs.map((sub) => patch(url, sub).then((response) => response.status));
-      await eventually(async () => {
-        const { rows } = await observer.query<{ waiting: string }>(
-          "SELECT count(*) AS waiting FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
-        );
-        return Number(rows[0]!.waiting) === 3;
-      });
+      await eventually(async () => (await lock.waiting()) === 3);
       gateway.child.kill("SIGTERM");
       await gateway.waitFor(/"msg":"no longer accepting connections/);
       // A new connection, not one of fetch's kept-alive ones (the gateway closes those while idle: ECONNRESET).
       expect(await connectionError(url)).toBe("ECONNREFUSED");
-      await locker.query("COMMIT");
+      await lock.release();
       expect(await Promise.all(requests)).toEqual([200, 200, 200, 200, 200]);
       expect((await gateway.exited).code).toBe(0);
       expect(gateway.output()).toContain('"msg":"shutdown complete"');
       expect(gateway.output()).not.toContain("connections were closed");
     } finally {
-      await locker.end();
-      await observer.end();
+      await lock.end();
     }
   });
 
@@ -228,15 +245,10 @@ describe("on a PostgreSQL server (the run's: embedded, or TEST_DATABASE_URL's)",
     const { gateway, url } = await startGateway({ SHUTDOWN_TIMEOUT_MS: "30000" });
     // Two at once: the pool holds an idle connection beside the one the request below waits on.
     expect((await Promise.all([patch(url, "left"), patch(url, "left-too")])).map((r) => r.status)).toEqual([200, 200]);
-    const locker = new pg.Client({ connectionString: database.url });
-    const observer = new pg.Client({ connectionString: database.url });
-    await locker.connect();
-    await observer.connect();
+    // The tokens' client is not a registered application: every request looks it up (a statement of its own) before
+    // its write (another). The lookup waits on the lock.
+    const lock = await lockedTable("applications");
     try {
-      // The tokens' client is not a registered application: every request looks it up (a statement of its own)
-      // before its write (another). The lookup waits on the lock.
-      await locker.query("BEGIN");
-      await locker.query("LOCK TABLE applications IN ACCESS EXCLUSIVE MODE");
       const leaving = new AbortController();
       const request = fetch(`${url}/userinfo`, {
         method: "PATCH",
@@ -244,12 +256,7 @@ describe("on a PostgreSQL server (the run's: embedded, or TEST_DATABASE_URL's)",
         body: JSON.stringify({ nickname: "written-after-the-client-left" }),
         signal: leaving.signal,
       }).catch((error: Error) => error.name);
-      await eventually(async () => {
-        const { rows } = await observer.query<{ waiting: string }>(
-          "SELECT count(*) AS waiting FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
-        );
-        return Number(rows[0]!.waiting) === 1;
-      });
+      await eventually(async () => (await lock.waiting()) === 1);
       leaving.abort();
       expect(await request).toBe("AbortError");
       // No connection is left: the server closes at once, and the handler is still waiting on the lookup.
@@ -257,23 +264,20 @@ describe("on a PostgreSQL server (the run's: embedded, or TEST_DATABASE_URL's)",
       await gateway.waitFor(/"msg":"no longer accepting connections/);
       // The lock goes once the shutdown waits for that request, or else has begun to close the pool (its idle
       // connections are gone): the request's write then needs a connection of a closing pool.
-      await eventually(async () => {
-        if (gateway.output().includes('"running":1,"msg":"waiting for requests whose clients left"')) return true;
-        const { rows } = await observer.query<{ idle: string }>(
-          "SELECT count(*) AS idle FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle' AND pid <> pg_backend_pid()",
-        );
-        return Number(rows[0]!.idle) === 0;
-      });
-      await locker.query("COMMIT");
+      await eventually(
+        async () =>
+          gateway.output().includes('"running":1,"msg":"waiting for requests whose clients left"') ||
+          (await lock.idle()) === 0,
+      );
+      await lock.release();
       expect((await gateway.exited).code).toBe(0);
-      const { rows } = await observer.query<{ nickname: string }>("SELECT nickname FROM users WHERE sub = 'left'");
+      const { rows } = await lock.observer.query<{ nickname: string }>("SELECT nickname FROM users WHERE sub = 'left'");
       expect(rows).toEqual([{ nickname: "written-after-the-client-left" }]);
       expect(gateway.output()).not.toContain("Cannot use a pool after calling end");
       expect(gateway.output()).not.toContain('"level":50');
       expect(gateway.output()).toContain('"msg":"shutdown complete"');
     } finally {
-      await locker.end();
-      await observer.end();
+      await lock.end();
     }
   });
 
