@@ -1,8 +1,9 @@
-import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { eventually } from "../support/child.js";
 import { checkedFetch } from "../support/openapi.js";
 import { cli, type GatewayProcess, postmasters, runGatewayToExit, startGatewayProcess } from "../support/process.js";
 
@@ -235,6 +236,35 @@ describe("a gateway killed with SIGKILL", { timeout: 120_000 }, () => {
       expect(postmasters(dataDir)).toEqual([]);
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("a gateway that dies of an uncaught exception", { timeout: 120_000 }, () => {
+  it("stops its database server on the way out", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "userinfo-uncaught-"));
+    const scripts = mkdtempSync(join(tmpdir(), "userinfo-preload-"));
+    // Loaded into the gateway's process by Node itself (nothing in the gateway knows of it): SIGUSR2 throws where
+    // nothing catches it.
+    const preload = join(scripts, "throw-on-sigusr2.mjs");
+    writeFileSync(
+      preload,
+      'process.on("SIGUSR2", () => setImmediate(() => { throw new Error("an injected uncaught exception"); }));\n',
+    );
+    const gateway = await startGatewayProcess({ DATA_DIR: dataDir, NODE_OPTIONS: `--import=${preload}` });
+    try {
+      const [server] = postmasters(dataDir);
+      expect(server).toBeDefined();
+      const exited = new Promise<number | null>((done) => gateway.child.once("exit", (code) => done(code)));
+      gateway.child.kill("SIGUSR2");
+      expect(await exited).toBe(1);
+      expect(gateway.output()).toContain("an injected uncaught exception");
+      await eventually(() => postmasters(dataDir).length === 0);
+    } finally {
+      await gateway.stop("SIGKILL");
+      for (const pid of postmasters(dataDir)) process.kill(pid, "SIGQUIT");
+      rmSync(dataDir, { recursive: true, force: true });
+      rmSync(scripts, { recursive: true, force: true });
     }
   });
 });
