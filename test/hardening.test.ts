@@ -1,3 +1,4 @@
+import { Writable } from "node:stream";
 import { type CryptoKey, exportJWK, generateKeyPair, SignJWT } from "jose";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -159,6 +160,53 @@ describe("strings that are not well-formed UTF-16", () => {
       expect(await gw.prisma.auditEvent.count({ where: { sub } })).toBe(0);
     },
   );
+
+  it("writes nothing of such a body to the log: no error, no fragment", async () => {
+    let output = "";
+    const control = fresh("control");
+    const logged = await createTestGateway({
+      database: gw.database,
+      // The control: a failure that is logged, so that an empty log means nothing was written, not a deaf logger.
+      wrapStore: (store) => ({
+        ...store,
+        users: {
+          ...store.users,
+          write: (sub, changes, options) =>
+            sub === control ? Promise.reject(new Error("control failure")) : store.users.write(sub, changes, options),
+        },
+      }),
+      log: createLogger(
+        "debug",
+        new Writable({
+          write: (chunk: Buffer, _encoding, done) => {
+            output += chunk.toString();
+            done();
+          },
+        }),
+      ),
+    });
+    try {
+      const sub = fresh("quiet");
+      const response = await logged.fetch("/userinfo", {
+        method: "PATCH",
+        headers: { authorization: `Bearer ${await logged.token(sub)}`, "content-type": "application/json" },
+        body: '{"nickname": "secret-fragment\\ud800"}',
+      });
+      expect(response.status).toBe(400);
+      expect(await response.json()).toEqual({ error: "illegal_parameter_value" });
+      expect(output).not.toContain("secret-fragment");
+      expect(output).not.toMatch(/"level":(40|50|60)/);
+      const failed = await logged.fetch("/userinfo", {
+        method: "PATCH",
+        headers: { authorization: `Bearer ${await logged.token(control)}`, "content-type": "application/json" },
+        body: '{"nickname": "control"}',
+      });
+      expect(failed.status).toBe(500);
+      expect(output).toContain("control failure");
+    } finally {
+      await logged.close();
+    }
+  });
 
   it("keeps well-formed text beyond the BMP", async () => {
     const sub = fresh("emoji");

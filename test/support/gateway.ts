@@ -12,7 +12,7 @@ import { createOtpIssuer, type OtpIssuer } from "../../src/domain/otp/challenges
 import type { OtpRandom } from "../../src/domain/otp/secrets.js";
 import type { Clock, OtpMessage, OtpSender, Store } from "../../src/domain/ports.js";
 import type { GraphiQLSetup } from "../../src/graphql/server.js";
-import { createLogger } from "../../src/logger.js";
+import { createLogger, type Logger } from "../../src/logger.js";
 import type { Metrics } from "../../src/observability/metrics.js";
 import { connectDatabase, type Database, PrismaClient } from "../../src/persistence/database.js";
 import { migrate } from "../../src/persistence/migrations.js";
@@ -99,6 +99,8 @@ export interface TestGatewayOptions {
   readonly graphiql?: false | GraphiQLSetup;
   /** Wraps the store, to make a dependency fail. */
   readonly wrapStore?: (store: Store) => Store;
+  /** The gateway's logger; default: silent (or at `TEST_LOG_LEVEL`). */
+  readonly log?: Logger;
   /** How identifier change notices are delivered; default: kept in memory. */
   readonly noticeSender?: NoticeSender;
   /** How change events are delivered; default: as the configuration says (events webhook, else the log). */
@@ -141,7 +143,7 @@ export async function createTestGateway(options: TestGatewayOptions = {}): Promi
     clock,
     random,
     sender: options.sender ?? recording,
-    log: createLogger(process.env.TEST_LOG_LEVEL ?? "silent"),
+    log: options.log ?? createLogger(process.env.TEST_LOG_LEVEL ?? "silent"),
     keys: localKeys(issuer.jwks),
     devJwks: issuer.jwks,
     graphiql: options.graphiql ?? false,
