@@ -412,3 +412,45 @@ describe("a database that refuses connections (SQLSTATE class 55, SPEC 6)", () =
     }
   });
 });
+
+describe("a pool with no connection to give (pg-pool's connection timeout, SPEC 6)", () => {
+  it("is an unavailable database, answered 503: pg-pool's error carries no SQLSTATE", async () => {
+    const pool = new pg.Pool({ connectionString: gw.database.url, max: 1, connectionTimeoutMillis: 50 });
+    const held = await pool.connect();
+    try {
+      const timedOut = await pool.connect().then(
+        (client) => {
+          client.release();
+          return undefined;
+        },
+        (error: unknown) => error,
+      );
+      expect(timedOut).toMatchObject({ message: "timeout exceeded when trying to connect" });
+      expect(translateDatabaseError(timedOut)).toBeInstanceOf(UnavailableError);
+    } finally {
+      held.release();
+      await pool.end();
+    }
+  });
+});
+
+describe("bodies nested deeper than the call stack", () => {
+  it("get the answer they get without an Idempotency-Key: a 400, not a crash in the fingerprint", async () => {
+    const deep = `{"motto": ${"[".repeat(20_000)}${"]".repeat(20_000)}}`;
+    const patch = async (key?: string) => {
+      const response = await gw.fetch("/userinfo", {
+        method: "PATCH",
+        headers: {
+          authorization: `Bearer ${await gw.token(fresh("deep"))}`,
+          "content-type": "application/json",
+          ...(key === undefined ? {} : { "idempotency-key": key }),
+        },
+        body: deep,
+      });
+      return { status: response.status, body: await response.json() };
+    };
+    const plain = await patch();
+    expect(plain.status).toBe(400);
+    expect(await patch(`deep-${process.pid}`)).toEqual(plain);
+  });
+});

@@ -97,6 +97,9 @@ export class DomainError extends Error {
 export const invalidRequest = (description: string, field?: string): DomainError =>
   new DomainError("invalid_request", { description, ...(field === undefined ? {} : { field }) });
 
+/** How long a client is told to wait (`Retry-After`) when a dependency is unavailable. */
+export const UNAVAILABLE_RETRY_AFTER_SECONDS = 1;
+
 /** The database (or another dependency) could not be reached; answered as 503. */
 export class UnavailableError extends Error {
   override name = "UnavailableError";

@@ -136,19 +136,41 @@ export function createIdempotency({ keys, clock, ttlSeconds, onKeepFailure }: Id
 
 /** A digest of JSON content that ignores the order of object keys: requests are "compared as parsed JSON". */
 export function jsonFingerprint(value: unknown): string {
-  return createHash("sha256")
-    .update(JSON.stringify(canonical(value)))
-    .digest("base64url");
+  return createHash("sha256").update(canonicalJson(value)).digest("base64url");
 }
 
-/** Arrays and objects as tagged arrays (object entries sorted by key, so `__proto__` stays a key). */
-function canonical(value: unknown): unknown {
-  if (Array.isArray(value)) return ["a", value.map(canonical)];
-  if (typeof value === "object" && value !== null) {
-    const entries = Object.keys(value)
-      .sort()
-      .map((key) => [key, canonical((value as Record<string, unknown>)[key])]);
-    return ["o", entries];
+type Step = { readonly text: string } | { readonly value: unknown };
+
+/**
+ * The JSON text of `value` with arrays and objects as tagged arrays - `["a",[...]]`, `["o",[[key,value],...]]`, object
+ * entries sorted by key (so `__proto__` stays a key) - written without recursion: a 64 KiB body can nest tens of
+ * thousands of levels, deeper than the call stack, and must get the answer it gets without a key, not a crash.
+ */
+export function canonicalJson(value: unknown): string {
+  const parts: string[] = [];
+  const pending: Step[] = [{ value }];
+  const later = (steps: Step[]) => {
+    for (let i = steps.length - 1; i >= 0; i--) pending.push(steps[i]!);
+  };
+  while (pending.length > 0) {
+    const step = pending.pop()!;
+    if ("text" in step) {
+      parts.push(step.text);
+    } else if (Array.isArray(step.value)) {
+      const steps: Step[] = [{ text: '["a",[' }];
+      for (const [i, item] of step.value.entries()) steps.push(...(i > 0 ? [{ text: "," }] : []), { value: item });
+      later([...steps, { text: "]]" }]);
+    } else if (typeof step.value === "object" && step.value !== null) {
+      const object = step.value as Record<string, unknown>;
+      const steps: Step[] = [{ text: '["o",[' }];
+      for (const [i, key] of Object.keys(object).sort().entries()) {
+        steps.push({ text: `${i > 0 ? "," : ""}[${JSON.stringify(key)},` }, { value: object[key] }, { text: "]" });
+      }
+      later([...steps, { text: "]]" }]);
+    } else {
+      // As JSON.stringify writes a value inside an array: what JSON has no text for (undefined) as null.
+      parts.push(JSON.stringify(step.value) ?? "null");
+    }
   }
-  return value;
+  return parts.join("");
 }

@@ -119,6 +119,12 @@ const UNAVAILABLE_CODES = new Set(["P1001", "P1002", "P1008", "P1017", "P2024", 
 // database not accepting connections, a lock not available), 57 (operator intervention, e.g. a terminated backend),
 // and the transient serialization failure and deadlock (40001, 40P01): worth a retry, so 503 (SPEC 6).
 const UNAVAILABLE_SQLSTATE = /^(08|53|55|57|40001$|40P01$)/;
+// pg-pool and pg's own timeouts carry no code: no pool connection within `connectionTimeoutMillis` (every connection
+// busy), or a server that did not finish the connection handshake in time.
+const UNAVAILABLE_MESSAGES = new Set([
+  "timeout exceeded when trying to connect",
+  "Connection terminated due to connection timeout",
+]);
 
 interface PrismaLikeError {
   code?: string;
@@ -151,6 +157,7 @@ export function translateDatabaseError(error: unknown): unknown {
     (cause?.kind !== undefined && UNAVAILABLE_KINDS.has(cause.kind)) ||
     (cause?.originalCode !== undefined && UNAVAILABLE_SQLSTATE.test(cause.originalCode)) ||
     (e.name === "error" && e.code !== undefined && UNAVAILABLE_SQLSTATE.test(e.code)) ||
+    (error instanceof Error && UNAVAILABLE_MESSAGES.has(error.message)) ||
     isConnectionError(error);
   return unavailable ? new UnavailableError("the database is unavailable", { cause: error }) : error;
 }

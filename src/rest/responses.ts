@@ -1,7 +1,7 @@
 import { STATUS_CODES } from "node:http";
 import { Response } from "@whatwg-node/fetch";
 import { AuthError } from "../auth/errors.js";
-import { DomainError, UnavailableError } from "../domain/errors.js";
+import { DomainError, UNAVAILABLE_RETRY_AFTER_SECONDS, UnavailableError } from "../domain/errors.js";
 import type { KeptAnswer } from "../domain/ports.js";
 import type { Logger } from "../logger.js";
 import { etagOf } from "./conditional.js";
@@ -196,7 +196,7 @@ export function responseForError(error: unknown, log: Logger): Response {
   if (error instanceof UnavailableError) {
     log.warn({ err: error }, "dependency unavailable");
     return errorResponse(503, "temporarily_unavailable", "The service is temporarily unavailable.", {
-      "retry-after": "1",
+      "retry-after": String(UNAVAILABLE_RETRY_AFTER_SECONDS),
     });
   }
   log.error({ err: error }, "unexpected error");

@@ -7,19 +7,18 @@
 // Node 24.22); test/trpc/native-request.test.ts says when this can go.
 
 /**
- * The same request as a platform `Request` with a platform `AbortSignal`, aborted when the original is.
- * Reads the original's body (a tRPC request's body is small and read once anyway).
+ * The same request as a platform `Request` with a platform `AbortSignal`, aborted when the original is; `body` is the
+ * original's, read already (none for GET and HEAD).
  */
-export async function withPlatformSignal(request: Request): Promise<Request> {
+export function withPlatformSignal(request: Request, body: ArrayBuffer | undefined): Request {
   const controller = new AbortController();
   const { signal } = request;
   if (signal.aborted) controller.abort(signal.reason);
   else signal.addEventListener("abort", () => controller.abort(signal.reason), { once: true });
-  const hasBody = request.method !== "GET" && request.method !== "HEAD";
   return new globalThis.Request(request.url, {
     method: request.method,
     headers: [...request.headers],
-    body: hasBody ? await request.arrayBuffer() : undefined,
+    body,
     signal: controller.signal,
   });
 }

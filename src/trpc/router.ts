@@ -152,7 +152,7 @@ export const updateUserInfoInput = z.strictObject({
   // Passed on as sent: the shared mapping checks that it is an object, and keys like `__proto__` stay own keys.
   customAttributes: z.custom<Readonly<Record<string, JsonValue>> | null>().optional(),
   /** Change only if the profile is still at this version (`If-Match`); else `precondition_failed`. */
-  ifVersion: z.int().nullable().optional(),
+  ifVersion: z.int32().nullable().optional(),
   idempotencyKey,
 });
 

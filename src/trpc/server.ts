@@ -1,9 +1,10 @@
+import { isUtf8 } from "node:buffer";
 import type { TRPCError } from "@trpc/server";
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import type { Plugin } from "graphql-yoga";
 import type { BearerVerifier } from "../auth/bearer.js";
 import { AuthError } from "../auth/errors.js";
-import { DomainError } from "../domain/errors.js";
+import { DomainError, UNAVAILABLE_RETRY_AFTER_SECONDS, UnavailableError } from "../domain/errors.js";
 import type { Idempotency } from "../domain/idempotency.js";
 import type { OtpService } from "../domain/otp/send-otp.js";
 import type { Principal } from "../domain/requesters.js";
@@ -31,6 +32,9 @@ export interface TrpcDeps {
   readonly log: Logger;
 }
 
+/** The most calls one batch may carry: each is a use case of its own (a write, a send), as many as requests. */
+export const TRPC_MAX_BATCH_SIZE = 10;
+
 /** The headers REST sends with a failure, sent by tRPC too: the bearer challenge, `Retry-After`. */
 function headersFor(errors: readonly TRPCError[]): Record<string, string> {
   const headers: Record<string, string> = {};
@@ -39,8 +43,26 @@ function headersFor(errors: readonly TRPCError[]): Record<string, string> {
     if (cause instanceof DomainError && cause.retryAfterSeconds !== undefined) {
       headers["retry-after"] = String(cause.retryAfterSeconds);
     }
+    if (cause instanceof UnavailableError) headers["retry-after"] = String(UNAVAILABLE_RETRY_AFTER_SECONDS);
   }
   return headers;
+}
+
+/**
+ * The answer to a body that is not UTF-8, in tRPC's error shape (one error per call of a batch): REST refuses such a
+ * body too, where tRPC's own decoding would store U+FFFD in its place.
+ */
+function notUtf8(url: URL): Response {
+  const error = {
+    error: {
+      message: "The request body is not valid UTF-8.",
+      code: -32600,
+      data: { code: "BAD_REQUEST", httpStatus: 400, error: "invalid_request" },
+    },
+  };
+  const calls = url.pathname.slice(TRPC_ENDPOINT.length + 1).split(",").length;
+  const body = url.searchParams.get("batch") === null ? error : Array.from({ length: calls }, () => error);
+  return new Response(JSON.stringify(body), { status: 400, headers: { "content-type": "application/json" } });
 }
 
 /** Serves the tRPC router at `/trpc` from the yoga server, as the REST routes are served. */
@@ -49,10 +71,16 @@ export function trpcPlugin({ userInfo, otp, idempotency, verifyBearer, clientAdd
     async onRequest({ request, url, serverContext, endResponse }) {
       if (url.pathname !== TRPC_ENDPOINT && !url.pathname.startsWith(`${TRPC_ENDPOINT}/`)) return;
       let principal: Promise<Principal> | undefined;
+      const body = request.method === "GET" || request.method === "HEAD" ? undefined : await request.arrayBuffer();
+      if (body !== undefined && !isUtf8(body)) {
+        endResponse(notUtf8(url));
+        return;
+      }
       const response = await fetchRequestHandler({
         endpoint: TRPC_ENDPOINT,
-        req: await withPlatformSignal(request),
+        req: withPlatformSignal(request, body),
         router: appRouter,
+        maxBatchSize: TRPC_MAX_BATCH_SIZE,
         createContext: () => ({
           userInfo,
           otp,

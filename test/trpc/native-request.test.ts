@@ -48,7 +48,7 @@ describe("withPlatformSignal", () => {
 
   it("gives a request that AbortSignal.any accepts, with the same method, URL, headers and body", async () => {
     const port = await serve(async (request) => {
-      const platform = await withPlatformSignal(request);
+      const platform = withPlatformSignal(request, await request.arrayBuffer());
       const combined = AbortSignal.any([platform.signal, new AbortController().signal]);
       return Response.json({
         platform: isPlatformSignal(platform.signal),
@@ -77,9 +77,9 @@ describe("withPlatformSignal", () => {
     });
   });
 
-  it("reads no body for GET", async () => {
+  it("carries no body for GET", async () => {
     const port = await serve(async (request) => {
-      const platform = await withPlatformSignal(request);
+      const platform = withPlatformSignal(request, undefined);
       return Response.json({ method: platform.method, body: platform.body });
     });
     const response = await fetch(`http://127.0.0.1:${port}/trpc/userInfo`);
@@ -96,7 +96,7 @@ describe("withPlatformSignal", () => {
       received = resolve;
     });
     const port = await serve(async (request) => {
-      const platform = await withPlatformSignal(request);
+      const platform = withPlatformSignal(request, undefined);
       platform.signal.addEventListener("abort", () => aborted(platform.signal.aborted));
       received();
       await abortedSeen;

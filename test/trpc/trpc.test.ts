@@ -236,6 +236,50 @@ describe("tRPC over HTTP", () => {
     expect(failed.data).toMatchObject({ code: "FORBIDDEN", httpStatus: 403, error: "insufficient_scope" });
   });
 
+  it("refuses a batch of more than 10 calls whole, and takes 10", async () => {
+    const sub = `batch-${++n}`;
+    const token = await gw.token(sub);
+    const batch = (calls: number) =>
+      fetch(`${url}/${Array.from({ length: calls }, () => "updateUserInfo").join(",")}?batch=1`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify(Object.fromEntries(Array.from({ length: calls }, (_, i) => [i, { nickname: `n${i}` }]))),
+      });
+    const refused = await batch(11);
+    expect(refused.status).toBe(400);
+    expect(await gw.prisma.user.findUnique({ where: { sub } })).toBeNull();
+    const taken = await batch(10);
+    expect(taken.status).toBe(200);
+    expect(((await taken.json()) as unknown[]).length).toBe(10);
+    expect(await gw.prisma.auditEvent.count({ where: { sub } })).toBe(10);
+  });
+
+  it("refuses a body that is not UTF-8, as REST does, and stores nothing", async () => {
+    const sub = `utf8-${++n}`;
+    const response = await fetch(`${url}/updateUserInfo`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${await gw.token(sub)}`, "content-type": "application/json" },
+      body: Buffer.concat([Buffer.from('{"nickname":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]),
+    });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toEqual({
+      error: {
+        message: "The request body is not valid UTF-8.",
+        code: -32600,
+        data: { code: "BAD_REQUEST", httpStatus: 400, error: "invalid_request" },
+      },
+    });
+    expect(await gw.prisma.user.findUnique({ where: { sub } })).toBeNull();
+  });
+
+  it("refuses an ifVersion beyond a 32-bit integer as invalid input, as GraphQL's Int does", async () => {
+    const trpc = client(url, `Bearer ${await gw.token(`big-${++n}`)}`);
+    for (const ifVersion of [2_147_483_648, Number.MAX_SAFE_INTEGER]) {
+      const refused = await failure(trpc.updateUserInfo.mutate({ nickname: "v", ifVersion }));
+      expect(refused.data).toMatchObject({ code: "BAD_REQUEST", httpStatus: 400, error: "invalid_request" });
+    }
+  });
+
   it("masks unexpected errors and answers an unavailable database with SERVICE_UNAVAILABLE", async () => {
     const failing =
       (error: Error) =>
@@ -264,8 +308,15 @@ describe("tRPC over HTTP", () => {
       expect(masked.message).toBe("An unexpected error occurred.");
       expect(masked.data).toMatchObject({ code: "INTERNAL_SERVER_ERROR", httpStatus: 500, error: "server_error" });
 
+      const downUrl = await listen(down);
+      const rawDown = await fetch(`${downUrl}/updateUserInfo`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${await down.token("d")}`, "content-type": "application/json" },
+        body: JSON.stringify({ nickname: "x" }),
+      });
+      expect([rawDown.status, rawDown.headers.get("retry-after")]).toEqual([503, "1"]);
       const unavailable = await failure(
-        client(await listen(down), `Bearer ${await down.token("d")}`).updateUserInfo.mutate({ nickname: "x" }),
+        client(downUrl, `Bearer ${await down.token("d")}`).updateUserInfo.mutate({ nickname: "x" }),
       );
       expect(unavailable.message).toBe("The service is temporarily unavailable.");
       expect(unavailable.data).toMatchObject({
