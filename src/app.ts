@@ -22,7 +22,7 @@ import { createUserInfoService, type UserInfoService } from "./domain/user-info.
 import type { GraphQLContext } from "./graphql/context.js";
 import { documentCaches, GRAPHQL_LIMITS, introspectionRules } from "./graphql/limits.js";
 import { schema } from "./graphql/schema.js";
-import { type GraphiQLSetup, graphQLOptions } from "./graphql/server.js";
+import { type GraphiQLSetup, graphQLOptions, utf8Bodies } from "./graphql/server.js";
 import type { Logger } from "./logger.js";
 import { countedSender, createMetrics, type Metrics, observeOutbox, watchOutbox } from "./observability/metrics.js";
 import type { Readiness } from "./observability/readiness.js";
@@ -177,6 +177,7 @@ export function createApp(deps: AppDeps): App {
       // "Did you mean ...?" suggestions reveal the schema: offered only where introspection shows it anyway.
       EnvelopArmorPlugin({ ...GRAPHQL_LIMITS, blockFieldSuggestion: { enabled: !config.graphqlIntrospection } }),
       validationRules(introspectionRules(schema, config.graphqlIntrospection)),
+      utf8Bodies(),
       restPlugin(routes),
       trpcPlugin({ userInfo, otp, idempotency, verifyBearer, clientAddress, log }),
     ],

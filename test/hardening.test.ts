@@ -454,3 +454,45 @@ describe("bodies nested deeper than the call stack", () => {
     expect(await patch(`deep-${process.pid}`)).toEqual(plain);
   });
 });
+
+describe("bodies that are not UTF-8", () => {
+  it("are refused on REST and GraphQL alike, and nothing is stored", async () => {
+    const sub = fresh("bytes");
+    const bytes = (prefix: string, suffix: string) =>
+      Buffer.concat([Buffer.from(prefix), Buffer.from([0xff, 0xfe]), Buffer.from(suffix)]);
+    const headers = { authorization: `Bearer ${await gw.token(sub)}`, "content-type": "application/json" };
+    const rest = await gw.fetch("/userinfo", { method: "PATCH", headers, body: bytes('{"nickname":"', '"}') });
+    expect([rest.status, await rest.json()]).toEqual([
+      400,
+      { error: "invalid_request", error_description: "The request body is not valid UTF-8." },
+    ]);
+    const graphql = await gw.fetch("/graphql", {
+      method: "POST",
+      headers,
+      body: bytes('{"query":"mutation { updateUserInfo(input: {nickname: \\"', '\\"}) { __typename } }"}'),
+    });
+    expect(graphql.status).toBe(400);
+    expect(((await graphql.json()) as { errors: { message: string }[] }).errors[0]!.message).toBe(
+      "The request body is not valid UTF-8.",
+    );
+    expect(await gw.prisma.user.findUnique({ where: { sub } })).toBeNull();
+  });
+
+  it("leave well-formed GraphQL bodies to yoga's parsers: JSON, and its error for JSON that is not", async () => {
+    const ok = await gw.fetch("/graphql", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query: "{ __typename }" }),
+    });
+    expect(await ok.json()).toEqual({ data: { __typename: "Query" } });
+    const broken = await gw.fetch("/graphql", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: '{"query": ',
+    });
+    expect(broken.status).toBe(400);
+    expect(((await broken.json()) as { errors: { message: string }[] }).errors[0]!.message).toBe(
+      "POST body sent invalid JSON.",
+    );
+  });
+});

@@ -1,12 +1,14 @@
+import { isUtf8 } from "node:buffer";
 import {
   createGraphQLError,
   maskError,
+  type Plugin,
   type GraphiQLOptions as YogaGraphiQLOptions,
   type YogaServerOptions,
 } from "graphql-yoga";
 import type { BearerVerifier } from "../auth/bearer.js";
 import { AuthError } from "../auth/errors.js";
-import { UnavailableError } from "../domain/errors.js";
+import { UNAVAILABLE_RETRY_AFTER_SECONDS, UnavailableError } from "../domain/errors.js";
 import type { Idempotency } from "../domain/idempotency.js";
 import type { OtpService } from "../domain/otp/send-otp.js";
 import type { Principal } from "../domain/requesters.js";
@@ -144,7 +146,10 @@ export function graphQLOptions({
         if (original instanceof UnavailableError) {
           log.warn({ err: original }, "dependency unavailable");
           return createGraphQLError("The service is temporarily unavailable.", {
-            extensions: { code: "SERVICE_UNAVAILABLE", http: { status: 503, headers: { "Retry-After": "1" } } },
+            extensions: {
+              code: "SERVICE_UNAVAILABLE",
+              http: { status: 503, headers: { "Retry-After": String(UNAVAILABLE_RETRY_AFTER_SECONDS) } },
+            },
           });
         }
         const masked = maskError(error, message, isDev);
@@ -154,4 +159,27 @@ export function graphQLOptions({
     },
     graphiql: graphiql === false ? false : graphiQLPage(graphiql.authorization),
   } satisfies YogaServerOptions<Record<string, unknown>, GraphQLContext>;
+}
+
+/**
+ * Refuses GraphQL request bodies that are not UTF-8 (`400`), as REST and tRPC do: yoga would decode them with U+FFFD
+ * in place of the bad bytes, and a mutation would store that. The body then goes to the parser yoga chose for it.
+ */
+export function utf8Bodies(): Plugin {
+  return {
+    onRequestParse({ request, requestParser, setRequestParser, fetchAPI }) {
+      if (request.method !== "POST" || requestParser === undefined) return;
+      setRequestParser(async (received) => {
+        const body = await received.arrayBuffer();
+        if (!isUtf8(body)) {
+          throw createGraphQLError("The request body is not valid UTF-8.", {
+            extensions: { code: "BAD_REQUEST", http: { status: 400 } },
+          });
+        }
+        return requestParser(
+          new fetchAPI.Request(received.url, { method: received.method, headers: received.headers, body }),
+        );
+      });
+    },
+  };
 }
