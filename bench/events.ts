@@ -7,15 +7,14 @@
 //     backlog must drain once it is back (printed: backlog at its peak, time to drain).
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
-import { type AddressInfo, createServer as createNetServer } from "node:net";
 import { cpus, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
-import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import pg from "pg";
+import { createBenchIssuer, freePort, ISSUER, signTokens } from "./issuer.js";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const { values: args } = parseArgs({
@@ -30,16 +29,8 @@ const DURATION = Number(args.duration);
 const CONNECTIONS = Number(args.connections);
 const USERS = Number(args.users);
 const OUTAGE_SECONDS = Number(args.outage);
-const ISSUER = "https://issuer.bench";
 const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
 
-const freePort = () =>
-  new Promise<number>((done) => {
-    const server = createNetServer().listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => done(port));
-    });
-  });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** CPU seconds (user + system) a process has used so far, from /proc. */
@@ -126,25 +117,9 @@ async function main() {
   let gateway: ChildProcess | undefined;
   const db = new pg.Client({ connectionString: databaseUrl });
   try {
-    const { privateKey, publicKey } = await generateKeyPair("ES256");
-    const jwksFile = join(dir, "jwks.json");
-    writeFileSync(
-      jwksFile,
-      JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: "bench", alg: "ES256", use: "sig" }] }),
-    );
-    const now = Math.floor(Date.now() / 1000);
+    const { jwksFile, privateKey } = await createBenchIssuer(dir);
     const subs = Array.from({ length: USERS }, (_, i) => `bench-${i}`);
-    const tokens = await Promise.all(
-      subs.map((sub) =>
-        new SignJWT({ scope: "openid profile", client_id: "bench" })
-          .setProtectedHeader({ alg: "ES256", kid: "bench" })
-          .setSubject(sub)
-          .setIssuer(ISSUER)
-          .setIssuedAt(now)
-          .setExpirationTime(now + 7200)
-          .sign(privateKey),
-      ),
-    );
+    const tokens = await signTokens(privateKey, subs);
     const receiverPort = await freePort();
     const receiver = eventsReceiver(receiverPort);
     await receiver.up();

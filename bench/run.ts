@@ -16,16 +16,16 @@ import { type ChildProcess, execFileSync, fork, spawn } from "node:child_process
 import { randomBytes } from "node:crypto";
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
-import { type AddressInfo, createServer as createNetServer } from "node:net";
+import type { AddressInfo } from "node:net";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
-import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import pg from "pg";
 import { STANDARD_CLAIMS } from "../src/domain/attributes.js";
 import { runningEmbeddedUrl } from "../src/persistence/embedded.js";
 import { lineChartSvg, type Series } from "./chart.js";
+import { createBenchIssuer, freePort, ISSUER, signTokens } from "./issuer.js";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const { values: args } = parseArgs({
@@ -49,19 +49,10 @@ const DURATION = Number(args.duration);
 const ROUNDS = Number(args.rounds);
 const CONNECTIONS = Number(args.connections);
 const USERS = Number(args.users);
-const ISSUER = "https://issuer.bench";
 const POOL_SIZE = 10;
 const TOKEN_CACHE_SIZE = 10_000;
 const WARM_UP_SECONDS = 1;
 const numbers = (list: string) => list.split(",").map(Number);
-
-const freePort = () =>
-  new Promise<number>((done) => {
-    const server = createNetServer().listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => done(port));
-    });
-  });
 
 /**
  * The memory of the embedded server's processes together (the postmaster and its children), in MB: their PSS, which
@@ -207,22 +198,6 @@ async function measure(
   return load(targets, kind, tokens, connections, seconds);
 }
 
-/** ES256 tokens for `subs`, as the issuer would sign them (scope openid, client `bench`, an hour long). */
-function signTokens(privateKey: CryptoKey, subs: readonly string[]): Promise<string[]> {
-  const now = Math.floor(Date.now() / 1000);
-  return Promise.all(
-    subs.map((sub) =>
-      new SignJWT({ scope: "openid profile email", client_id: "bench" })
-        .setProtectedHeader({ alg: "ES256", kid: "bench" })
-        .setSubject(sub)
-        .setIssuer(ISSUER)
-        .setIssuedAt(now)
-        .setExpirationTime(now + 3600)
-        .sign(privateKey),
-    ),
-  );
-}
-
 /** Adds users `bench-<from>` .. `bench-<to - 1>` in one statement. */
 async function seedUsers(databaseUrl: string, from: number, to: number) {
   const db = new pg.Client({ connectionString: databaseUrl });
@@ -259,12 +234,7 @@ async function main() {
   const children: ChildProcess[] = [];
   let dropDatabase: (() => Promise<void>) | undefined;
   try {
-    const { privateKey, publicKey } = await generateKeyPair("ES256");
-    const jwksFile = join(dir, "jwks.json");
-    writeFileSync(
-      jwksFile,
-      JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: "bench", alg: "ES256", use: "sig" }] }),
-    );
+    const { jwksFile, privateKey } = await createBenchIssuer(dir);
     const subs = Array.from({ length: USERS }, (_, i) => `bench-${i}`);
     const tokens = await signTokens(privateKey, subs);
 

@@ -2,14 +2,10 @@ import { isUtf8 } from "node:buffer";
 import type { TRPCError } from "@trpc/server";
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import type { Plugin } from "graphql-yoga";
-import type { BearerVerifier } from "../auth/bearer.js";
 import { AuthError } from "../auth/errors.js";
 import { DomainError, UNAVAILABLE_RETRY_AFTER_SECONDS, UnavailableError } from "../domain/errors.js";
-import type { Idempotency } from "../domain/idempotency.js";
-import type { OtpService } from "../domain/otp/send-otp.js";
 import type { Principal } from "../domain/requesters.js";
-import type { UserInfoService } from "../domain/user-info.js";
-import type { Logger } from "../logger.js";
+import type { GraphQLDeps } from "../graphql/server.js";
 import { withPlatformSignal } from "./native-request.js";
 import { appRouter } from "./router.js";
 
@@ -21,16 +17,8 @@ const PROCEDURES = ["userInfo", "updateUserInfo", "sendOtp"] as const satisfies 
 /** The tRPC procedures' paths, for the request metrics. */
 export const TRPC_PATHS: readonly string[] = PROCEDURES.map((name) => `${TRPC_ENDPOINT}/${name}`);
 
-/** What the tRPC face needs. */
-export interface TrpcDeps {
-  readonly userInfo: UserInfoService;
-  readonly otp: OtpService;
-  readonly idempotency: Idempotency;
-  readonly verifyBearer: BearerVerifier;
-  /** The address of the client that sent a request, if known. */
-  readonly clientAddress: (request: Request, serverContext: unknown) => string | undefined;
-  readonly log: Logger;
-}
+/** What the tRPC face needs: what the GraphQL face needs, without GraphiQL. */
+export type TrpcDeps = Omit<GraphQLDeps, "graphiql">;
 
 /** The most calls one batch may carry: each is a use case of its own (a write, a send), as many as requests. */
 export const TRPC_MAX_BATCH_SIZE = 10;

@@ -1,12 +1,12 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type CryptoKey, exportJWK, generateKeyPair, SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { PrismaClient } from "../../src/persistence/database.js";
 import { eventually, freePort } from "../support/child.js";
 import { createTestDatabase, type TestDatabase } from "../support/database.js";
 import { inspectionClient } from "../support/gateway.js";
+import { createTestIssuer, type TestIssuer } from "../support/issuer.js";
 import { cli, type GatewayProcess, startGatewayProcess } from "../support/process.js";
 import { EVENTS_SECRET, type ReceivedEvent, startEventsReceiver } from "../support/receivers.js";
 
@@ -16,27 +16,16 @@ import { EVENTS_SECRET, type ReceivedEvent, startEventsReceiver } from "../suppo
 const ISSUER = "https://issuer.test";
 let database: TestDatabase;
 let dir: string;
-let key: CryptoKey;
+let issuer: TestIssuer;
 let prisma: PrismaClient;
 let receiverPort: number;
 let receiver: Awaited<ReturnType<typeof startEventsReceiver>> | undefined;
 const gateways: GatewayProcess[] = [];
 
-async function token(sub: string): Promise<string> {
-  const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ scope: "openid profile", client_id: "web" })
-    .setProtectedHeader({ alg: "ES256", kid: "test-key" })
-    .setSubject(sub)
-    .setIssuer(ISSUER)
-    .setIssuedAt(now)
-    .setExpirationTime(now + 600)
-    .sign(key);
-}
-
 async function patch(gateway: GatewayProcess, sub: string, body: unknown) {
   const response = await fetch(`${gateway.url}/userinfo`, {
     method: "PATCH",
-    headers: { authorization: `Bearer ${await token(sub)}`, "content-type": "application/json" },
+    headers: { authorization: `Bearer ${await issuer.token(sub)}`, "content-type": "application/json" },
     body: JSON.stringify(body),
   });
   await response.text();
@@ -46,7 +35,7 @@ async function patch(gateway: GatewayProcess, sub: string, body: unknown) {
 const environment = () => ({
   DATABASE_URL: database.url,
   DATA_DIR: mkdtempSync(join(dir, "data-")),
-  AUTH_JWKS_FILE: join(dir, "jwks.json"),
+  AUTH_JWKS_FILE: issuer.jwksFile,
   AUTH_ISSUER: ISSUER,
   EVENTS_WEBHOOK_URL: `http://127.0.0.1:${receiverPort}/events`,
   EVENTS_WEBHOOK_SECRET: EVENTS_SECRET,
@@ -65,12 +54,7 @@ const dataOf = (event: ReceivedEvent) => (event.verified as { data: { sub: strin
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "events-e2e-"));
-  const pair = await generateKeyPair("ES256", { extractable: true });
-  key = pair.privateKey;
-  writeFileSync(
-    join(dir, "jwks.json"),
-    JSON.stringify({ keys: [{ ...(await exportJWK(pair.publicKey)), kid: "test-key", alg: "ES256", use: "sig" }] }),
-  );
+  issuer = await createTestIssuer(dir, ISSUER);
   database = await createTestDatabase();
   prisma = inspectionClient(database.url);
   receiverPort = await freePort();

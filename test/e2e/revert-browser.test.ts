@@ -1,13 +1,13 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { type Browser, chromium } from "playwright-core";
-import { SMTPServer } from "smtp-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { smtpSender } from "../../src/delivery/otp-senders.js";
 import { createHttpHandler } from "../../src/http-server.js";
 import { createLogger } from "../../src/logger.js";
 import { createMetrics } from "../../src/observability/metrics.js";
 import { createTestGateway, jsonRequest, type TestGateway } from "../support/gateway.js";
+import { startSmtpInbox } from "../support/receivers.js";
 
 // The revert link in a real browser (headless Chromium from Debian's `chromium` package, driven by playwright-core):
 // the notice arrives at a real SMTP server, the browser opens its link, presses the button, sees the confirmation,
@@ -17,31 +17,13 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
 let gw: TestGateway;
 let http: Server;
-let smtp: SMTPServer;
+let smtp: Awaited<ReturnType<typeof startSmtpInbox>> | undefined;
 let browser: Browser;
 let sender: ReturnType<typeof smtpSender>;
-const inbox: { to: string[]; raw: string }[] = [];
 
 beforeAll(async () => {
-  smtp = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ["STARTTLS", "AUTH"],
-    logger: false,
-    onData(stream, session, callback) {
-      let raw = "";
-      stream.on("data", (c: Buffer) => (raw += c.toString()));
-      stream.on("end", () => {
-        inbox.push({ to: session.envelope.rcptTo.map((r) => r.address), raw });
-        callback();
-      });
-    },
-  });
-  await new Promise<void>((resolve) => smtp.listen(0, "127.0.0.1", resolve));
-  sender = smtpSender({
-    url: `smtp://127.0.0.1:${(smtp.server.address() as AddressInfo).port}`,
-    from: "Accounts <no-reply@example.com>",
-    timeoutMs: 5000,
-  });
+  smtp = await startSmtpInbox();
+  sender = smtpSender({ url: smtp.url, from: "Accounts <no-reply@example.com>", timeoutMs: 5000 });
   // The HTTP server first: its address is the PUBLIC_URL of the links.
   let handler: ReturnType<typeof createHttpHandler> | undefined;
   http = createServer((req, res) => handler?.(req, res));
@@ -57,7 +39,7 @@ afterAll(async () => {
   sender?.close();
   await gw?.close();
   await new Promise<void>((resolve) => (http ? http.close(() => resolve()) : resolve()));
-  await new Promise<void>((resolve) => (smtp ? smtp.close(() => resolve()) : resolve()));
+  await smtp?.close();
 });
 
 /** The text of a mail: quoted-printable soft breaks and escapes undone. */
@@ -82,7 +64,7 @@ describe("the revert page in Chromium", () => {
     expect(patched.status).toBe(200);
     while ((await gw.app.outbox.runOnce()) > 0);
 
-    const mail = inbox.find((m) => m.to.includes("owner@example.com"));
+    const mail = smtp!.inbox.find((m) => m.to.includes("owner@example.com"));
     expect(mail).toBeDefined();
     const link = /http:\/\/127\.0\.0\.1:\d+\/userinfo\/revert\?token=[A-Za-z0-9_%-]+/.exec(decoded(mail!.raw))?.[0];
     expect(link).toBeDefined();

@@ -2,9 +2,8 @@ import { renderGraphiQL } from "@graphql-yoga/render-graphiql";
 import { createTRPCClient, httpLink, TRPCClientError } from "@trpc/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { UnavailableError } from "../../src/domain/errors.js";
-import type { Store } from "../../src/domain/ports.js";
 import type { AppRouter } from "../../src/trpc/router.js";
-import { createTestGateway, type TestGateway } from "../support/gateway.js";
+import { createTestGateway, failingDefinitions, type TestGateway } from "../support/gateway.js";
 
 let gw: TestGateway;
 let n = 0;
@@ -469,17 +468,10 @@ describe("sendOtp and POST /otp/send (Bearer form)", () => {
 });
 
 describe("unexpected failures", () => {
-  const failing =
-    (error: Error) =>
-    (store: Store): Store => ({
-      ...store,
-      customAttributes: { ...store.customAttributes, list: async () => Promise.reject(error) },
-    });
-
   it("masks unexpected errors on both faces", async () => {
     const broken = await createTestGateway({
       database: gw.database,
-      wrapStore: failing(new Error("secret internals at /srv/app.ts:12")),
+      wrapStore: failingDefinitions(new Error("secret internals at /srv/app.ts:12")),
     });
     try {
       const token = `Bearer ${await broken.token("masked")}`;
@@ -499,7 +491,7 @@ describe("unexpected failures", () => {
   it("answers 503 on both faces when the database is unavailable", async () => {
     const down = await createTestGateway({
       database: gw.database,
-      wrapStore: failing(new UnavailableError("the database is unavailable")),
+      wrapStore: failingDefinitions(new UnavailableError("the database is unavailable")),
     });
     try {
       const token = `Bearer ${await down.token("down")}`;
@@ -619,17 +611,14 @@ describe("the third face: tRPC gives the same outcome as REST and GraphQL", () =
 
   it("reports user_not_found, masks unexpected errors and answers 503 as the other faces", async () => {
     const strict = await createTestGateway({ env: { JIT_PROVISIONING: "false" }, database: gw.database });
-    const failing =
-      (error: Error) =>
-      (store: Store): Store => ({
-        ...store,
-        customAttributes: { ...store.customAttributes, list: async () => Promise.reject(error) },
-      });
     const broken = await createTestGateway({
       database: gw.database,
-      wrapStore: failing(new Error("secret internals")),
+      wrapStore: failingDefinitions(new Error("secret internals")),
     });
-    const down = await createTestGateway({ database: gw.database, wrapStore: failing(new UnavailableError("down")) });
+    const down = await createTestGateway({
+      database: gw.database,
+      wrapStore: failingDefinitions(new UnavailableError("down")),
+    });
     try {
       const ghost = trpc(`Bearer ${await strict.token("ghost")}`, strict);
       expect(await ghost.outcome((c) => c.userInfo.query())).toEqual({ ok: true, value: null });

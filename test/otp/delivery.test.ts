@@ -2,13 +2,13 @@ import { createHmac, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Writable } from "node:stream";
-import { SMTPServer } from "smtp-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { logSender, smtpSender, webhookSender } from "../../src/delivery/otp-senders.js";
 import { DeliveryFailure } from "../../src/domain/ports.js";
 import { createLogger } from "../../src/logger.js";
 import { createTestDatabase, type TestDatabase } from "../support/database.js";
 import { createTestGateway, jsonRequest } from "../support/gateway.js";
+import { type ReceivedMail, startSmtpInbox } from "../support/receivers.js";
 
 const SECRET = "webhook-shared-secret";
 
@@ -264,32 +264,18 @@ describe("webhook delivery", () => {
 });
 
 describe("SMTP delivery", () => {
-  let smtp: SMTPServer;
-  let port: number;
-  const inbox: { to: string[]; raw: string }[] = [];
+  let smtp: Awaited<ReturnType<typeof startSmtpInbox>>;
+  let inbox: ReceivedMail[];
 
   beforeAll(async () => {
-    smtp = new SMTPServer({
-      authOptional: true,
-      disabledCommands: ["STARTTLS", "AUTH"],
-      logger: false,
-      onData(stream, session, callback) {
-        let raw = "";
-        stream.on("data", (c: Buffer) => (raw += c.toString()));
-        stream.on("end", () => {
-          inbox.push({ to: session.envelope.rcptTo.map((r) => r.address), raw });
-          callback();
-        });
-      },
-    });
-    await new Promise<void>((resolve) => smtp.listen(0, "127.0.0.1", resolve));
-    port = (smtp.server.address() as AddressInfo).port;
+    smtp = await startSmtpInbox();
+    inbox = smtp.inbox;
   });
-  afterAll(() => new Promise<void>((resolve) => smtp.close(() => resolve())));
+  afterAll(() => smtp?.close());
 
   it("mails the code, which then proves the new email", async () => {
     const sender = smtpSender({
-      url: `smtp://127.0.0.1:${port}`,
+      url: smtp.url,
       from: "Accounts <no-reply@example.com>",
       timeoutMs: 5000,
     });
@@ -325,7 +311,7 @@ describe("SMTP delivery", () => {
 
   it("mails the previous address a notice with the revert link, which opens the revert page", async () => {
     const sender = smtpSender({
-      url: `smtp://127.0.0.1:${port}`,
+      url: smtp.url,
       from: "Accounts <no-reply@example.com>",
       timeoutMs: 5000,
     });

@@ -3,12 +3,12 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hashClientSecret } from "../../src/auth/client-secrets.js";
 import { UnavailableError } from "../../src/domain/errors.js";
-import { DeliveryFailure, type Store } from "../../src/domain/ports.js";
+import { DeliveryFailure } from "../../src/domain/ports.js";
 import { createHttpHandler } from "../../src/http-server.js";
 import { createLogger } from "../../src/logger.js";
 import { createMetrics } from "../../src/observability/metrics.js";
 import { errorBody, errorFormatOf } from "../../src/rest/responses.js";
-import { createTestGateway, type TestGateway } from "../support/gateway.js";
+import { createTestGateway, failingDefinitions, type TestGateway } from "../support/gateway.js";
 import { expectDocumentedResponse } from "../support/openapi.js";
 
 // SPEC 5.5: `Accept: application/problem+json` -> RFC 9457 problem details for every REST error; without it,
@@ -27,12 +27,6 @@ let n = 0;
 const unique = (prefix: string) => `${prefix}-${++n}`;
 
 const basic = (clientId: string, secret: string) => `Basic ${Buffer.from(`${clientId}:${secret}`).toString("base64")}`;
-const failingStore =
-  (error: Error) =>
-  (store: Store): Store => ({
-    ...store,
-    customAttributes: { ...store.customAttributes, list: async () => Promise.reject(error) },
-  });
 
 beforeAll(async () => {
   gw = await createTestGateway();
@@ -47,9 +41,9 @@ beforeAll(async () => {
   strict = await createTestGateway({ ...shared, env: { JIT_PROVISIONING: "false" } });
   broken = await createTestGateway({
     ...shared,
-    wrapStore: failingStore(new Error("secret internals at /srv/x.ts:1")),
+    wrapStore: failingDefinitions(new Error("secret internals at /srv/x.ts:1")),
   });
-  down = await createTestGateway({ ...shared, wrapStore: failingStore(new UnavailableError("database down")) });
+  down = await createTestGateway({ ...shared, wrapStore: failingDefinitions(new UnavailableError("database down")) });
   stepUp = await createTestGateway({ ...shared, env: { STEP_UP_MAX_AGE_SECONDS: "300" } });
   undeliverable = await createTestGateway({
     ...shared,

@@ -122,6 +122,17 @@ export function recordingSender(): OtpSender & { messages: OtpMessage[] } {
   };
 }
 
+/**
+ * A `wrapStore` under which reading the custom attribute definitions fails with `error`: every profile read and
+ * update then fails with it, for the faces' answers to an unexpected error or an unavailable database.
+ */
+export const failingDefinitions =
+  (error: Error) =>
+  (store: Store): Store => ({
+    ...store,
+    customAttributes: { ...store.customAttributes, list: async () => Promise.reject(error) },
+  });
+
 export async function createTestGateway(options: TestGatewayOptions = {}): Promise<TestGateway> {
   const database = options.database ?? (await createTestDatabase());
   await migrate(database.url);

@@ -1,5 +1,6 @@
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { SMTPServer } from "smtp-server";
 import { Webhook } from "standardwebhooks";
 
 /** A Standard Webhooks secret for tests. */
@@ -62,5 +63,35 @@ export async function startEventsReceiver(answer: () => number | "hang" = () => 
         server.closeAllConnections();
         server.close(() => resolve());
       }),
+  };
+}
+
+/** A mail the SMTP inbox received: its envelope recipients and the raw message. */
+export interface ReceivedMail {
+  readonly to: string[];
+  readonly raw: string;
+}
+
+/** A real SMTP server on loopback (no TLS, no authentication) that keeps every message it receives. */
+export async function startSmtpInbox(): Promise<{ url: string; inbox: ReceivedMail[]; close(): Promise<void> }> {
+  const inbox: ReceivedMail[] = [];
+  const smtp = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ["STARTTLS", "AUTH"],
+    logger: false,
+    onData(stream, session, callback) {
+      let raw = "";
+      stream.on("data", (chunk: Buffer) => (raw += chunk.toString()));
+      stream.on("end", () => {
+        inbox.push({ to: session.envelope.rcptTo.map((r) => r.address), raw });
+        callback();
+      });
+    },
+  });
+  await new Promise<void>((resolve) => smtp.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `smtp://127.0.0.1:${(smtp.server.address() as AddressInfo).port}`,
+    inbox,
+    close: () => new Promise<void>((resolve) => smtp.close(() => resolve())),
   };
 }

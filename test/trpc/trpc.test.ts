@@ -4,12 +4,11 @@ import type { AddressInfo } from "node:net";
 import { createTRPCClient, httpBatchLink, httpLink, TRPCClientError } from "@trpc/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { UnavailableError } from "../../src/domain/errors.js";
-import type { Store } from "../../src/domain/ports.js";
 import { createHttpHandler } from "../../src/http-server.js";
 import { createLogger } from "../../src/logger.js";
 import { createMetrics } from "../../src/observability/metrics.js";
 import type { AppRouter } from "../../src/trpc/router.js";
-import { createTestGateway, type TestGateway } from "../support/gateway.js";
+import { createTestGateway, failingDefinitions, type TestGateway } from "../support/gateway.js";
 
 // The tRPC face (SPEC 5.5) through @trpc/client over real HTTP: the same use cases, the same Bearer header, failures
 // as tRPC errors carrying the REST code in `error.data.error`.
@@ -281,19 +280,13 @@ describe("tRPC over HTTP", () => {
   });
 
   it("masks unexpected errors and answers an unavailable database with SERVICE_UNAVAILABLE", async () => {
-    const failing =
-      (error: Error) =>
-      (store: Store): Store => ({
-        ...store,
-        customAttributes: { ...store.customAttributes, list: async () => Promise.reject(error) },
-      });
     const broken = await createTestGateway({
       database: gw.database,
-      wrapStore: failing(new Error("secret internals at /srv/x.ts:9")),
+      wrapStore: failingDefinitions(new Error("secret internals at /srv/x.ts:9")),
     });
     const down = await createTestGateway({
       database: gw.database,
-      wrapStore: failing(new UnavailableError("db down")),
+      wrapStore: failingDefinitions(new UnavailableError("db down")),
     });
     try {
       const brokenUrl = await listen(broken);
