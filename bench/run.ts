@@ -43,6 +43,11 @@ const { values: args } = parseArgs({
     "skip-main": { type: "boolean", default: false },
     /** Only the scenarios whose name contains this text: for profiling one of them (no ratios, no OTP flow). */
     only: { type: "string" },
+    /**
+     * With --only: also a second gateway, built in this directory (a checkout of another revision, `npm run build`
+     * done), measured in the same run, rounds alternating - to compare two versions like with like.
+     */
+    against: { type: "string" },
   },
 });
 const DURATION = Number(args.duration);
@@ -304,11 +309,11 @@ async function main() {
     ).scripts.start
       .split(" ")
       .filter((_word, i, words) => i > words.indexOf("node"));
-    const startGateway = async (extraEnv: NodeJS.ProcessEnv = {}) => {
+    const startGateway = async (extraEnv: NodeJS.ProcessEnv = {}, root = ROOT) => {
       const port = await freePort();
       const nodeFlags = process.env.BENCH_NODE_FLAGS?.split(" ").filter(Boolean) ?? [];
       const child = spawn(process.execPath, [...nodeFlags, ...startArgs], {
-        cwd: ROOT,
+        cwd: root,
         env: { ...env, ...extraEnv, PORT: String(port) },
         stdio: ["ignore", "inherit", "inherit"],
       });
@@ -416,8 +421,16 @@ async function main() {
         Scenario,
       ];
       const only = args.only;
-      const selected = only === undefined ? scenarios : scenarios.filter((s) => s.name.includes(only));
+      let selected = only === undefined ? scenarios : scenarios.filter((s) => s.name.includes(only));
       if (selected.length === 0) throw new Error(`--only ${only}: no scenario's name contains it`);
+      if (args.against !== undefined) {
+        if (only === undefined) throw new Error("--against needs --only");
+        // The same database server by URL (the embedded one serves its owner only).
+        const against = await startGateway({ DATABASE_URL: databaseUrl }, resolve(args.against));
+        selected = selected.flatMap((s) =>
+          s.target === gateway ? [s, scenario(`${s.name} [${args.against}]`, against, s.kind)] : [s],
+        );
+      }
       for (let round = 0; round < ROUNDS; round++) {
         // Alternate the order, so that neither side of a ratio always runs first.
         const order = round % 2 === 0 ? selected : [...selected].reverse();

@@ -20,9 +20,10 @@ import type { Clock, OtpSender, Store } from "./domain/ports.js";
 import { createRevertService, type RevertService } from "./domain/revert.js";
 import { createUserInfoService, type UserInfoService } from "./domain/user-info.js";
 import type { GraphQLContext } from "./graphql/context.js";
+import { directGraphQL } from "./graphql/direct.js";
 import { documentCaches, GRAPHQL_LIMITS, introspectionRules } from "./graphql/limits.js";
 import { schema } from "./graphql/schema.js";
-import { type GraphiQLSetup, graphQLOptions, utf8Bodies } from "./graphql/server.js";
+import { type GraphiQLSetup, graphQLErrorMasker, graphQLOptions, utf8Bodies } from "./graphql/server.js";
 import type { Logger } from "./logger.js";
 import { countedSender, createMetrics, type Metrics, observeOutbox, watchOutbox } from "./observability/metrics.js";
 import type { Readiness } from "./observability/readiness.js";
@@ -80,11 +81,14 @@ export interface App {
   /** Every path the gateway serves (REST routes, `/graphql` and the tRPC procedures). */
   readonly routes: ReadonlySet<string>;
   /**
-   * The REST routes by exact path, for the HTTP handler to serve without yoga's request pipeline
-   * (`src/http-server.ts`); `undefined` when every request must pass through yoga (CORS is on: yoga's CORS plugin
-   * answers preflights and adds the headers). `yoga.fetch` serves the same routes through {@link restPlugin}.
+   * The handler that serves a request past yoga's request pipeline, if any: the REST routes and `/graphql` by exact
+   * path (`src/graphql/direct.ts` hands what it does not serve to yoga), never `OPTIONS`; none at all when CORS is on
+   * (yoga's CORS plugin answers preflights and adds the headers). The HTTP handler (`src/http-server.ts`) serves these
+   * straight from node:http; `yoga.fetch` serves the same REST routes through {@link restPlugin}.
    */
-  readonly directRoutes: ReadonlyMap<string, RestHandler> | undefined;
+  directRoute(method: string, path: string): RestHandler | undefined;
+  /** Serves a fetch `Request` as the HTTP handler does: its direct route, else yoga. */
+  fetch(request: Request, serverContext?: Record<string, unknown>): Promise<Response>;
 }
 
 /** A REST route: a fetch `Request` (and the server context, `{ req, res }` under node:http) to a `Response`. */
@@ -182,6 +186,11 @@ export function createApp(deps: AppDeps): App {
       trpcPlugin({ userInfo, otp, idempotency, verifyBearer, clientAddress, log }),
     ],
   });
+  const directRoutes: ReadonlyMap<string, RestHandler> | undefined =
+    config.corsOrigins === undefined
+      ? new Map([...routes, [yoga.graphqlEndpoint, directGraphQL(yoga, graphQLErrorMasker(log))]])
+      : undefined;
+  const directRoute = (method: string, path: string) => (method === "OPTIONS" ? undefined : directRoutes?.get(path));
   return {
     yoga,
     userInfo,
@@ -190,7 +199,11 @@ export function createApp(deps: AppDeps): App {
     revert,
     outbox,
     routes: new Set([...routes.keys(), yoga.graphqlEndpoint, ...TRPC_PATHS]),
-    directRoutes: config.corsOrigins === undefined ? routes : undefined,
+    directRoute,
+    fetch: async (request, serverContext = {}) => {
+      const direct = directRoute(request.method, new URL(request.url).pathname);
+      return direct === undefined ? yoga.fetch(request, serverContext) : direct(request, serverContext);
+    },
   };
 }
 

@@ -3,7 +3,7 @@ import { Request } from "@whatwg-node/fetch";
 import type { App, RestHandler } from "./app.js";
 import type { Logger } from "./logger.js";
 import { type Metrics, routeOf } from "./observability/metrics.js";
-import { requestContext, requestIdOf } from "./observability/request-context.js";
+import { requestIdOf, withRequestContext } from "./observability/request-context.js";
 import { errorBody, errorFormatOf } from "./rest/responses.js";
 
 /** The largest request body accepted (bytes), on every route. */
@@ -59,29 +59,28 @@ export function createHttpHandler(app: App, metrics: Metrics, log: Logger): Http
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const route = routeOf(req.url, app.routes);
       metrics.observeRequest(req.method ?? "", route, res.statusCode, seconds);
-      // Skipped whole when the level hides it (LOG_LEVEL=warn): the line's object and the context are not made.
+      // Skipped whole when the level hides it (LOG_LEVEL=warn). The id is in the line itself: the request context
+      // may not be carried (Node 20), and where it is, pino lets the line's own field win over the mixin's.
       if (log.isLevelEnabled("info")) {
-        requestContext.run({ requestId }, () =>
-          log.info(
-            { method: req.method, route, status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 },
-            "request",
-          ),
+        log.info(
+          { requestId, method: req.method, route, status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 },
+          "request",
         );
       }
     });
     const path = (req.url ?? "/").split("?", 1)[0]!;
-    const direct = req.method === "OPTIONS" ? undefined : app.directRoutes?.get(path);
+    const direct = app.directRoute(req.method ?? "GET", path);
     const serve =
       direct === undefined
         ? () =>
             track(
               res,
-              requestContext.run({ requestId }, () => app.yoga(req, res)),
+              withRequestContext({ requestId }, () => app.yoga(req, res)),
             )
         : () =>
             track(
               res,
-              requestContext.run({ requestId }, () => serveDirectly(direct, req, res, log)),
+              withRequestContext({ requestId }, () => serveDirectly(direct, req, res, log)),
             );
     if (req.method === "GET" || req.method === "HEAD") serve();
     else readBody(req, res, serve);

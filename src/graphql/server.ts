@@ -114,6 +114,28 @@ function graphiQLPage(authorization: string | undefined): YogaGraphiQLOptions {
   };
 }
 
+/**
+ * How errors reach GraphQL clients: an unavailable dependency as `SERVICE_UNAVAILABLE` (`503`, `Retry-After`), any
+ * other unexpected error masked by yoga's default (and logged); GraphQL errors of the face itself as they are.
+ */
+export function graphQLErrorMasker(log: Logger) {
+  return (error: unknown, message: string, isDev?: boolean): Error => {
+    const original = (error as { originalError?: unknown }).originalError ?? error;
+    if (original instanceof UnavailableError) {
+      log.warn({ err: original }, "dependency unavailable");
+      return createGraphQLError("The service is temporarily unavailable.", {
+        extensions: {
+          code: "SERVICE_UNAVAILABLE",
+          http: { status: 503, headers: { "Retry-After": String(UNAVAILABLE_RETRY_AFTER_SECONDS) } },
+        },
+      });
+    }
+    const masked = maskError(error, message, isDev);
+    if (masked !== error) log.error({ err: original }, "unexpected GraphQL error");
+    return masked;
+  };
+}
+
 /** The yoga options of the GraphQL face: schema, per-request context, error masking, GraphiQL. */
 export function graphQLOptions({
   userInfo,
@@ -140,23 +162,7 @@ export function graphQLOptions({
           })),
       };
     },
-    maskedErrors: {
-      maskError: (error: unknown, message: string, isDev?: boolean) => {
-        const original = (error as { originalError?: unknown }).originalError ?? error;
-        if (original instanceof UnavailableError) {
-          log.warn({ err: original }, "dependency unavailable");
-          return createGraphQLError("The service is temporarily unavailable.", {
-            extensions: {
-              code: "SERVICE_UNAVAILABLE",
-              http: { status: 503, headers: { "Retry-After": String(UNAVAILABLE_RETRY_AFTER_SECONDS) } },
-            },
-          });
-        }
-        const masked = maskError(error, message, isDev);
-        if (masked !== error) log.error({ err: original }, "unexpected GraphQL error");
-        return masked;
-      },
-    },
+    maskedErrors: { maskError: graphQLErrorMasker(log) },
     graphiql: graphiql === false ? false : graphiQLPage(graphiql.authorization),
   } satisfies YogaServerOptions<Record<string, unknown>, GraphQLContext>;
 }

@@ -54,7 +54,7 @@ export function testRandom(): TestRandom {
   return random;
 }
 
-/** A composed gateway on a fresh database, driven in-process through `yoga.fetch`. */
+/** A composed gateway on a fresh database, driven in-process through `app.fetch` (the HTTP handler's dispatch). */
 export interface TestGateway {
   readonly app: App;
   readonly config: Config;
@@ -180,7 +180,7 @@ export async function createTestGateway(options: TestGatewayOptions = {}): Promi
     notices,
     async fetch(path, init) {
       const request = new Request(`http://localhost${path}`, init);
-      const response = await app.yoga.fetch(request);
+      const response = await app.fetch(request);
       await expectDocumentedResponse(request.method, request.url, response);
       return response;
     },
