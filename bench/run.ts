@@ -361,7 +361,11 @@ async function main() {
       const port = await freePort();
       const child = fork(join(ROOT, file), [], {
         cwd: ROOT,
-        execArgv: file.endsWith(".ts") ? ["--import", "tsx"] : [],
+        execArgv: [
+          ...(file.endsWith(".ts") ? ["--import", "tsx"] : []),
+          // For profiling a ceiling like the gateway (BENCH_NODE_FLAGS), e.g. "--cpu-prof --cpu-prof-dir=/tmp/p".
+          ...(process.env.BENCH_CEILING_FLAGS?.split(" ").filter(Boolean) ?? []),
+        ],
         env: {
           ...env,
           MODE: mode,
