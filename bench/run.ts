@@ -41,7 +41,10 @@ const { values: args } = parseArgs({
     processes: { type: "string", default: "1,2,4" },
     conns: { type: "string", default: "8,32,128" },
     "skip-main": { type: "boolean", default: false },
-    /** Only the scenarios whose name contains this text: for profiling one of them (no ratios, no OTP flow). */
+    /**
+     * Only the scenarios whose name this regular expression matches (a plain text: whose name contains it): for
+     * profiling one of them (no ratios, no OTP flow).
+     */
     only: { type: "string" },
     /**
      * With --only: also a second gateway, built in this directory (a checkout of another revision, `npm run build`
@@ -150,6 +153,8 @@ async function load(
   tokens: readonly string[],
   connections: number,
   seconds: number,
+  /** Instead of a duration: this many requests in all. */
+  amount?: number,
 ): Promise<Measured> {
   let i = 0;
   const bases = targets.map((t) => t.base);
@@ -159,7 +164,9 @@ async function load(
       autocannon({
         url: `${base}${kind.path}`,
         connections: Math.floor(connections / bases.length) + (b < connections % bases.length ? 1 : 0),
-        duration: seconds,
+        ...(amount === undefined
+          ? { duration: seconds }
+          : { amount: Math.floor(amount / bases.length) + (b < amount % bases.length ? 1 : 0) }),
         requests: [
           {
             method: kind.method,
@@ -191,7 +198,10 @@ async function load(
   };
 }
 
-/** A warm-up (JIT, pools, token caches: every token once), then the measured run. */
+/**
+ * A warm-up - every token once (so that the measured run meets only verified tokens in the token caches, however slow
+ * the machine), then `WARM_UP_SECONDS` more (JIT, pools) - and the measured run.
+ */
 async function measure(
   targets: readonly Target[],
   kind: Kind,
@@ -199,6 +209,7 @@ async function measure(
   connections: number,
   seconds: number,
 ): Promise<Measured> {
+  await load(targets, kind, tokens, connections, 0, tokens.length);
   await load(targets, kind, tokens, connections, WARM_UP_SECONDS);
   return load(targets, kind, tokens, connections, seconds);
 }
@@ -425,7 +436,8 @@ async function main() {
         Scenario,
       ];
       const only = args.only;
-      let selected = only === undefined ? scenarios : scenarios.filter((s) => s.name.includes(only));
+      const pattern = only === undefined ? undefined : new RegExp(only);
+      let selected = pattern === undefined ? scenarios : scenarios.filter((s) => pattern.test(s.name));
       if (selected.length === 0) throw new Error(`--only ${only}: no scenario's name contains it`);
       if (args.against !== undefined) {
         if (only === undefined) throw new Error("--against needs --only");

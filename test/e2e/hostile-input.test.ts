@@ -85,6 +85,25 @@ describe("a production gateway under hostile GraphQL documents", () => {
     expectAlive();
   });
 
+  it("answers documents that do not parse or validate with their GraphQL errors (one graphql-js in the bundle)", async () => {
+    // graphql-armor parses with graphql-js' CommonJS parser module: bundled beside the ES module build, its
+    // GraphQLError would be a class of its own, and yoga would mask a syntax error as an unexpected one (500).
+    const codes = async (query: string) => {
+      const { status, body } = await post(query);
+      return {
+        status,
+        codes: body.errors?.map((error) => (error as { extensions?: { code?: string } }).extensions?.code),
+      };
+    };
+    expect(await codes("{ userInfo { sub ")).toEqual({ status: 200, codes: ["GRAPHQL_PARSE_FAILED"] });
+    expect(await codes(`{ userInfo { ${"sub ".repeat(2100)}} }`)).toEqual({
+      status: 200,
+      codes: ["GRAPHQL_PARSE_FAILED"],
+    });
+    expect(await codes("{ userInfo { password } }")).toEqual({ status: 200, codes: ["GRAPHQL_VALIDATION_FAILED"] });
+    expectAlive();
+  });
+
   const expectAlive = () => {
     expect(gateway.child.exitCode).toBeNull();
     const rssKb = Number(
