@@ -1,4 +1,4 @@
-// npm run bench [-- --embedded] [--duration 5] [--rounds 3] [--connections 32] [--users 1000] [--growth]
+// npm run bench [-- --embedded] [--duration 5] [--rounds 5] [--connections 32] [--users 1000] [--growth]
 //
 // Starts the gateway in production mode (PostgreSQL by default; --embedded: the embedded database) and three
 // ceilings, each its own process on the same database:
@@ -32,7 +32,7 @@ const { values: args } = parseArgs({
   options: {
     embedded: { type: "boolean", default: false },
     duration: { type: "string", default: "5" },
-    rounds: { type: "string", default: "3" },
+    rounds: { type: "string", default: "5" },
     connections: { type: "string", default: "32" },
     users: { type: "string", default: "1000" },
     growth: { type: "boolean", default: false },
