@@ -532,7 +532,7 @@ async function main() {
       const p99s = [rest, graphql, get].map((s) => median(s.results.map((r) => r.p99)));
       const verdict = (ok: boolean) => (ok ? "ok" : "MISSED");
       out.push(
-        `${CONNECTIONS} connections, ${ROUNDS} rounds of ${DURATION} s per scenario (after ${WARM_UP_SECONDS} s warm-up), order alternating; ${USERS} users/tokens; token cache ${TOKEN_CACHE_SIZE} in gateway and fair ceilings`,
+        `${CONNECTIONS} connections, ${ROUNDS} rounds of ${DURATION} s per scenario (after a warm-up: every token once, then ${WARM_UP_SECONDS} s), order alternating; ${USERS} users/tokens; token cache ${TOKEN_CACHE_SIZE} in gateway and fair ceilings`,
         "",
         line(["scenario", "req/s (median)", "req/s per round", "p50 ms", "p99 ms", "CPU us/req", "errors", "RSS MB"]),
         line(["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:"]),
@@ -618,7 +618,7 @@ async function main() {
       }
       const usersLabel = (n: number) => (n >= 1e6 ? `${n / 1e6}M` : n >= 1e3 ? `${n / 1e3}k` : String(n));
       out.push(
-        `growth: PATCH and GET, ${seconds} s each after ${WARM_UP_SECONDS} s warm-up; 2000 tokens spread over the users; gateway processes on separate ports, connections spread evenly; pool ${POOL_SIZE} per process`,
+        `growth: PATCH and GET, ${seconds} s each after a warm-up (every token once, then ${WARM_UP_SECONDS} s); 2000 tokens spread over the users; gateway processes on separate ports, connections spread evenly; pool ${POOL_SIZE} per process`,
         "",
         line(["users", "processes", "connections", "PATCH req/s", "PATCH p99 ms", "GET req/s", "GET p99 ms", "errors"]),
         line(["---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:"]),
