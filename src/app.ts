@@ -20,7 +20,7 @@ import type { Clock, OtpSender, Store } from "./domain/ports.js";
 import { createRevertService, type RevertService } from "./domain/revert.js";
 import { createUserInfoService, type UserInfoService } from "./domain/user-info.js";
 import type { GraphQLContext } from "./graphql/context.js";
-import { directGraphQL } from "./graphql/direct.js";
+import { directGraphQL, type HeaderReader } from "./graphql/direct.js";
 import { documentCaches, GRAPHQL_LIMITS, introspectionRules } from "./graphql/limits.js";
 import { schema } from "./graphql/schema.js";
 import { type GraphiQLSetup, graphQLErrorMasker, graphQLOptions, utf8Bodies } from "./graphql/server.js";
@@ -81,12 +81,18 @@ export interface App {
   /** Every path the gateway serves (REST routes, `/graphql` and the tRPC procedures). */
   readonly routes: ReadonlySet<string>;
   /**
-   * The handler that serves a request past yoga's request pipeline, if any: the REST routes and `/graphql` by exact
-   * path (`src/graphql/direct.ts` hands what it does not serve to yoga), never `OPTIONS`; none at all when CORS is on
-   * (yoga's CORS plugin answers preflights and adds the headers). The HTTP handler (`src/http-server.ts`) serves these
-   * straight from node:http; `yoga.fetch` serves the same REST routes through {@link restPlugin}.
+   * The handler that serves a request past yoga's request pipeline, if any: a REST route by exact path, and a `POST
+   * /graphql` whose headers and body are in the shape `src/graphql/direct.ts` serves; never `OPTIONS`, and none at all
+   * when CORS is on (yoga's CORS plugin answers preflights and adds the headers). The HTTP handler
+   * (`src/http-server.ts`) serves these straight from node:http, and everything else through yoga's node adapter;
+   * `yoga.fetch` serves the same REST routes through {@link restPlugin}.
    */
-  directRoute(method: string, path: string): RestHandler | undefined;
+  directRoute(
+    method: string,
+    path: string,
+    headers: HeaderReader,
+    body: Uint8Array | undefined,
+  ): RestHandler | undefined;
   /** Serves a fetch `Request` as the HTTP handler does: its direct route, else yoga. */
   fetch(request: Request, serverContext?: Record<string, unknown>): Promise<Response>;
 }
@@ -186,11 +192,13 @@ export function createApp(deps: AppDeps): App {
       trpcPlugin({ userInfo, otp, idempotency, verifyBearer, clientAddress, log }),
     ],
   });
-  const directRoutes: ReadonlyMap<string, RestHandler> | undefined =
-    config.corsOrigins === undefined
-      ? new Map([...routes, [yoga.graphqlEndpoint, directGraphQL(yoga, graphQLErrorMasker(log))]])
-      : undefined;
-  const directRoute = (method: string, path: string) => (method === "OPTIONS" ? undefined : directRoutes?.get(path));
+  const direct = config.corsOrigins === undefined;
+  const graphqlDirectly = directGraphQL(yoga, graphQLErrorMasker(log));
+  const directRoute = (method: string, path: string, headers: HeaderReader, body: Uint8Array | undefined) => {
+    if (!direct || method === "OPTIONS") return undefined;
+    if (path !== yoga.graphqlEndpoint) return routes.get(path);
+    return method === "POST" && body !== undefined ? graphqlDirectly(headers, body) : undefined;
+  };
   return {
     yoga,
     userInfo,
@@ -201,8 +209,14 @@ export function createApp(deps: AppDeps): App {
     routes: new Set([...routes.keys(), yoga.graphqlEndpoint, ...TRPC_PATHS]),
     directRoute,
     fetch: async (request, serverContext = {}) => {
-      const direct = directRoute(request.method, new URL(request.url).pathname);
-      return direct === undefined ? yoga.fetch(request, serverContext) : direct(request, serverContext);
+      const path = new URL(request.url).pathname;
+      // The HTTP handler has read the body by now; a clone keeps this one for the route.
+      const body =
+        request.method === "POST" && path === yoga.graphqlEndpoint
+          ? new Uint8Array(await request.clone().arrayBuffer())
+          : undefined;
+      const route = directRoute(request.method, path, request.headers, body);
+      return route === undefined ? yoga.fetch(request, serverContext) : route(request, serverContext);
     },
   };
 }

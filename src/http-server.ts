@@ -1,6 +1,7 @@
 import { type IncomingMessage, type RequestListener, type ServerResponse, STATUS_CODES } from "node:http";
 import { Request } from "@whatwg-node/fetch";
 import type { App, RestHandler } from "./app.js";
+import type { HeaderReader } from "./graphql/direct.js";
 import type { Logger } from "./logger.js";
 import { type Metrics, routeOf } from "./observability/metrics.js";
 import { requestIdOf, withRequestContext } from "./observability/request-context.js";
@@ -68,20 +69,23 @@ export function createHttpHandler(app: App, metrics: Metrics, log: Logger): Http
         );
       }
     });
+    const host = req.headers.host;
+    if (host !== undefined && host !== "" && !isHost(host)) {
+      // Neither a route nor yoga could make a URL of it (yoga's adapter would answer 500 with a stack trace).
+      reply(res, 400, "The Host header is not a host name or address.", req.headers.accept);
+      return;
+    }
     const path = (req.url ?? "/").split("?", 1)[0]!;
-    const direct = app.directRoute(req.method ?? "GET", path);
-    const serve =
-      direct === undefined
-        ? () =>
-            track(
-              res,
-              withRequestContext({ requestId }, () => app.yoga(req, res)),
-            )
-        : () =>
-            track(
-              res,
-              withRequestContext({ requestId }, () => serveDirectly(direct, req, res, log)),
-            );
+    const serve = () => {
+      const body = (req as IncomingMessage & { body?: Buffer }).body;
+      const direct = app.directRoute(req.method ?? "GET", path, nodeHeaders(req), body);
+      track(
+        res,
+        withRequestContext({ requestId }, () =>
+          direct === undefined ? app.yoga(req, res) : serveDirectly(direct, req, res, log),
+        ),
+      );
+    };
     if (req.method === "GET" || req.method === "HEAD") serve();
     else readBody(req, res, serve);
   };
@@ -101,7 +105,8 @@ async function serveDirectly(route: RestHandler, req: IncomingMessage, res: Serv
   try {
     const body = (req as IncomingMessage & { body?: Buffer }).body;
     const method = req.method ?? "GET";
-    const request = new Request(`http://${req.headers.host ?? "localhost"}${req.url ?? "/"}`, {
+    // An empty Host (allowed for an authority-less URI) is as good as none, as in yoga's node adapter.
+    const request = new Request(`http://${req.headers.host || "localhost"}${req.url ?? "/"}`, {
       method,
       // As whatwg-node's own node adapter does: the headers object as it is (a repeated header is an array there).
       headers: req.headers as Record<string, string>,
@@ -148,6 +153,26 @@ function readBody(req: IncomingMessage, res: ServerResponse, then: () => void): 
     .on("data", onData)
     .on("end", onEnd)
     .on("error", () => req.destroy());
+}
+
+/** A `Host` header's value: a registered name, an IPv4 or a bracketed IPv6 address, and maybe a port. */
+const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]+)(?::[0-9]{0,5})?$/;
+const isHost = (host: string) => HOST.test(host) && URL.canParse(`http://${host}/`);
+
+/** A request's headers as the direct routes read them (node joins repeated ones, or keeps the first). */
+const nodeHeaders = (req: IncomingMessage): HeaderReader => ({
+  get: (name) => {
+    const value = req.headers[name];
+    return value === undefined ? null : Array.isArray(value) ? value.join(", ") : value;
+  },
+});
+
+/** Answers an error at once, in the format the `Accept` header asks for. */
+function reply(res: ServerResponse, status: number, description: string, accept: string | undefined): void {
+  const { contentType, body } = errorBody(status, "invalid_request", description, errorFormatOf(accept));
+  res
+    .writeHead(status, STATUS_CODES[status], { "content-type": contentType, "content-length": Buffer.byteLength(body) })
+    .end(body);
 }
 
 function refuse(req: IncomingMessage, res: ServerResponse): void {

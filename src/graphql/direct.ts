@@ -1,5 +1,5 @@
 import { isUtf8 } from "node:buffer";
-import type { ExecutionResult } from "graphql";
+import { type ExecutionResult, GraphQLError } from "graphql";
 import { createGraphQLError, processRegularResult, type YogaServerInstance } from "graphql-yoga";
 import type { GraphQLContext } from "./context.js";
 
@@ -16,6 +16,11 @@ interface DirectParams {
 /** A fetch handler: a `Request` and its server context (`{ req, res }` under node:http) to a `Response`. */
 export type GraphQLHandler = (request: Request, serverContext: unknown) => Promise<Response>;
 
+/** Reads a request header (a fetch `Headers` is one). */
+export interface HeaderReader {
+  get(name: string): string | null;
+}
+
 /**
  * `POST /graphql` served past yoga's HTTP layer for the request every client sends: a UTF-8 JSON object `{ query,
  * variables?, operationName? }` with `Content-Type: application/json`, answered as `application/json` or
@@ -24,63 +29,73 @@ export type GraphQLHandler = (request: Request, serverContext: unknown) => Promi
  * yoga's `processRegularResult`, so the answer is yoga's byte for byte; what it skips is yoga's request pipeline around
  * them (server adapter, request parser, params and result processor hooks), about 45 % of a mutation's CPU.
  *
- * Everything else - another method or content type, a batch, `extensions`, an unexpected parameter, a body that is
- * not UTF-8 or not JSON, an `Accept` that asks for another media type, a document that does not parse or validate
- * (nothing has run yet) - goes to yoga unchanged, which answers it as before.
+ * The returned function looks at a `POST`'s headers and body before anything is served: `undefined` for anything
+ * else - a batch, `extensions`, an unexpected parameter, a body that is not UTF-8 or not JSON, another content type,
+ * an `Accept` that asks for another media type - which yoga serves as before, from the start (its node adapter
+ * streams what it streams). A document that does not parse or validate goes to yoga too: nothing has run yet, and the
+ * answer is a regular one.
  */
 export function directGraphQL(
   yoga: YogaServerInstance<{ request: Request }, GraphQLContext>,
   /** Masks an error thrown (not returned) by execution, as yoga's `maskedErrors` would. */
   maskError: (error: unknown, message: string) => Error,
-): GraphQLHandler {
+): (headers: HeaderReader, body: Uint8Array) => GraphQLHandler | undefined {
   const { fetchAPI, getEnveloped } = yoga;
-  const throughYoga = (request: Request, body: ArrayBuffer, serverContext: object) =>
-    yoga.fetch(
-      new fetchAPI.Request(request.url, { method: request.method, headers: request.headers, body }),
-      serverContext,
-    );
-  return async (request, given) => {
-    const serverContext = (given ?? {}) as object;
-    if (request.method !== "POST") return yoga.fetch(request, serverContext);
-    const body = await request.arrayBuffer();
-    const direct = directRequestOf(request.headers, body);
-    if (direct === undefined) return throughYoga(request, body, serverContext);
+  return (headers, body) => {
+    const direct = directRequestOf(headers, body);
+    if (direct === undefined) return undefined;
     const { params, mediaType } = direct;
-    const enveloped = getEnveloped({ request, params, ...serverContext });
-    let document: ReturnType<typeof enveloped.parse>;
-    try {
-      document = enveloped.parse(params.query);
-      // A limit may throw rather than report: either way yoga renders the refusal.
-      if (enveloped.validate(enveloped.schema, document).length > 0) return throughYoga(request, body, serverContext);
-    } catch {
-      return throughYoga(request, body, serverContext);
-    }
-    let result: ExecutionResult;
-    try {
-      const contextValue = await enveloped.contextFactory();
-      result = (await enveloped.execute({
-        schema: enveloped.schema,
-        document,
-        contextValue,
-        variableValues: params.variables,
-        operationName: params.operationName,
-      })) as ExecutionResult;
-    } catch (error) {
-      const masked = maskError(error, "Unexpected error.");
-      result = { errors: [createGraphQLError(masked.message, { originalError: masked })] };
-    }
-    // The schema has no subscriptions and no @defer/@stream: a result is never a stream here.
-    return processRegularResult(result, fetchAPI, mediaType) as Promise<Response> | Response;
+    const throughYoga = (request: Request, serverContext: object) =>
+      yoga.fetch(
+        new fetchAPI.Request(request.url, { method: request.method, headers: request.headers, body: copyOf(body) }),
+        serverContext,
+      );
+    return async (request, given) => {
+      const serverContext = (given ?? {}) as object;
+      const enveloped = getEnveloped({ request, params, ...serverContext });
+      let document: ReturnType<typeof enveloped.parse>;
+      try {
+        document = enveloped.parse(params.query);
+        // A limit may throw rather than report: either way yoga renders the refusal.
+        if (enveloped.validate(enveloped.schema, document).length > 0) return throughYoga(request, serverContext);
+      } catch {
+        return throughYoga(request, serverContext);
+      }
+      let result: ExecutionResult;
+      try {
+        const contextValue = await enveloped.contextFactory();
+        result = (await enveloped.execute({
+          schema: enveloped.schema,
+          document,
+          contextValue,
+          variableValues: params.variables,
+          operationName: params.operationName,
+        })) as ExecutionResult;
+      } catch (error) {
+        // As yoga's handler does with a thrown error: masked; a GraphQL error as it is.
+        const masked = maskError(error, "Unexpected error.");
+        result = {
+          errors: [
+            masked instanceof GraphQLError ? masked : createGraphQLError(masked.message, { originalError: masked }),
+          ],
+        };
+      }
+      // The schema has no subscriptions and no @defer/@stream: a result is never a stream here.
+      return processRegularResult(result, fetchAPI, mediaType) as Promise<Response> | Response;
+    };
   };
 }
+
+/** The bytes in an ArrayBuffer of their own (what the fetch types take as a body). */
+const copyOf = (bytes: Uint8Array): Uint8Array<ArrayBuffer> => new Uint8Array(bytes);
 
 /**
  * What the direct path serves of a `POST /graphql` (its headers and body): the params and the media type of the
  * answer; `undefined`: yoga serves it.
  */
 export function directRequestOf(
-  headers: Headers,
-  body: ArrayBuffer,
+  headers: HeaderReader,
+  body: Uint8Array,
 ): { readonly params: DirectParams; readonly mediaType: RegularMediaType } | undefined {
   const mediaType = regularMediaTypeOf(headers.get("accept"));
   if (mediaType === undefined || !isJson(headers.get("content-type"))) return undefined;
@@ -121,11 +136,11 @@ const matches = (range: string, mediaType: string): boolean => {
 };
 
 /** The params of a body in the direct path's shape, else `undefined` (yoga decides what the body is). */
-function directParamsOf(body: ArrayBuffer): DirectParams | undefined {
+function directParamsOf(body: Uint8Array): DirectParams | undefined {
   if (!isUtf8(body)) return undefined;
   let parsed: unknown;
   try {
-    parsed = JSON.parse(Buffer.from(body).toString("utf8"));
+    parsed = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("utf8"));
   } catch {
     return undefined;
   }

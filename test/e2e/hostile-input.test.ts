@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
+import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
@@ -101,6 +102,45 @@ describe("a production gateway under hostile GraphQL documents", () => {
       codes: ["GRAPHQL_PARSE_FAILED"],
     });
     expect(await codes("{ userInfo { password } }")).toEqual({ status: 200, codes: ["GRAPHQL_VALIDATION_FAILED"] });
+    expectAlive();
+  });
+
+  it("hands what the direct GraphQL path does not serve to yoga's node adapter, and refuses a Host that is no host", async () => {
+    // A multipart answer is yoga's to stream: chunked, without a Content-Length beside it (both would be invalid HTTP,
+    // and Node's fetch refuses such an answer).
+    const multipart = await fetch(`${gateway.url}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "multipart/mixed" },
+      body: JSON.stringify({ query: "{ __typename }" }),
+    });
+    expect(multipart.status).toBe(200);
+    expect(multipart.headers.get("content-type")).toMatch(/^multipart\/mixed/);
+    expect(multipart.headers.get("content-length")).toBeNull();
+    expect(await multipart.text()).toContain('{"data":{"__typename":"Query"}}');
+    // Raw requests: fetch would set the Host itself.
+    const raw = (host: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const request = httpRequest(
+          `${gateway.url}/graphql?query=${encodeURIComponent("{ __typename }")}`,
+          { headers: { host, accept: "application/json" }, setHost: false },
+          (response) => {
+            let body = "";
+            response.on("data", (chunk: Buffer) => (body += chunk.toString()));
+            response.on("end", () => resolve({ status: response.statusCode ?? 0, body }));
+          },
+        );
+        request.on("error", reject);
+        request.end();
+      });
+    expect(await raw("")).toEqual({ status: 200, body: '{"data":{"__typename":"Query"}}' });
+    for (const host of ["a b", "x:99999", "[", "%", "a/b"]) {
+      const answer = await raw(host);
+      expect(answer.status, host).toBe(400);
+      expect(JSON.parse(answer.body), host).toEqual({
+        error: "invalid_request",
+        error_description: "The Host header is not a host name or address.",
+      });
+    }
     expectAlive();
   });
 
