@@ -174,7 +174,16 @@ export function createApp(deps: AppDeps): App {
     ...(metrics && { metrics: metrics.registry }),
   });
   const yoga = createYoga({
-    ...graphQLOptions({ userInfo, otp, idempotency, verifyBearer, clientAddress, log, graphiql }),
+    ...graphQLOptions({
+      userInfo,
+      otp,
+      idempotency,
+      verifyBearer,
+      clientAddress,
+      log,
+      graphiql,
+      suggestions: config.graphqlIntrospection,
+    }),
     ...(graphiql !== false && { renderGraphiQL: graphiql.render }),
     landingPage: false,
     logging: false,
@@ -193,7 +202,7 @@ export function createApp(deps: AppDeps): App {
     ],
   });
   const direct = config.corsOrigins === undefined;
-  const graphqlDirectly = directGraphQL(yoga, graphQLErrorMasker(log));
+  const graphqlDirectly = directGraphQL(yoga, graphQLErrorMasker(log, config.graphqlIntrospection));
   const directRoute = (method: string, path: string, headers: HeaderReader, body: Uint8Array | undefined) => {
     if (!direct || method === "OPTIONS") return undefined;
     if (path !== yoga.graphqlEndpoint) return routes.get(path);

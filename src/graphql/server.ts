@@ -1,4 +1,5 @@
 import { isUtf8 } from "node:buffer";
+import { GraphQLError } from "graphql";
 import {
   createGraphQLError,
   maskError,
@@ -27,6 +28,8 @@ export interface GraphQLDeps {
   readonly log: Logger;
   /** GraphiQL on `GET /graphql`; `false`: off. */
   readonly graphiql: false | GraphiQLSetup;
+  /** "Did you mean ...?" in error messages (where introspection shows the schema anyway); default on. */
+  readonly suggestions?: boolean;
 }
 
 /** GraphiQL for developers: a page renderer (bundled, no CDN) and an `Authorization` header to fill in. */
@@ -114,12 +117,17 @@ function graphiQLPage(authorization: string | undefined): YogaGraphiQLOptions {
   };
 }
 
+/** graphql-js' "Did you mean ...?" (`didYouMean`): names of the schema, each in quotes. */
+const SUGGESTION = / Did you mean [^?]*\?/g;
+
 /**
  * How errors reach GraphQL clients: an unavailable dependency as `SERVICE_UNAVAILABLE` (`503`, `Retry-After`), any
- * other unexpected error masked by yoga's default (and logged); GraphQL errors of the face itself as they are.
+ * other unexpected error masked by yoga's default (and logged); GraphQL errors of the face itself as they are - but,
+ * without `suggestions`, with no "Did you mean ...?", which names the schema's fields and enum values (graphql-armor
+ * removes them from validation errors; this from the errors of execution, such as variables of the wrong shape).
  */
-export function graphQLErrorMasker(log: Logger) {
-  return (error: unknown, message: string, isDev?: boolean): Error => {
+export function graphQLErrorMasker(log: Logger, suggestions = true) {
+  const masker = (error: unknown, message: string, isDev?: boolean): Error => {
     const original = (error as { originalError?: unknown }).originalError ?? error;
     if (original instanceof UnavailableError) {
       log.warn({ err: original }, "dependency unavailable");
@@ -134,6 +142,19 @@ export function graphQLErrorMasker(log: Logger) {
     if (masked !== error) log.error({ err: original }, "unexpected GraphQL error");
     return masked;
   };
+  if (suggestions) return masker;
+  return (error: unknown, message: string, isDev?: boolean): Error => {
+    const masked = masker(error, message, isDev);
+    if (!(masked instanceof GraphQLError) || !masked.message.includes(" Did you mean ")) return masked;
+    return createGraphQLError(masked.message.replace(SUGGESTION, ""), {
+      nodes: masked.nodes,
+      source: masked.source,
+      positions: masked.positions,
+      path: masked.path,
+      originalError: masked.originalError,
+      extensions: masked.extensions,
+    });
+  };
 }
 
 /** The yoga options of the GraphQL face: schema, per-request context, error masking, GraphiQL. */
@@ -145,6 +166,7 @@ export function graphQLOptions({
   clientAddress,
   log,
   graphiql,
+  suggestions = true,
 }: GraphQLDeps) {
   return {
     schema,
@@ -162,7 +184,7 @@ export function graphQLOptions({
           })),
       };
     },
-    maskedErrors: { maskError: graphQLErrorMasker(log) },
+    maskedErrors: { maskError: graphQLErrorMasker(log, suggestions) },
     graphiql: graphiql === false ? false : graphiQLPage(graphiql.authorization),
   } satisfies YogaServerOptions<Record<string, unknown>, GraphQLContext>;
 }

@@ -99,6 +99,29 @@ describe("introspection, when off (GRAPHQL_INTROSPECTION=false; the production d
     expect((await run(`{ __typename }`, closed)).body).toEqual({ data: { __typename: "Query" } });
   });
 
+  it("names no field or enum value of the schema in variables errors, as it names none in validation errors", async () => {
+    const withVariables = async (target: TestGateway, variables: Record<string, unknown>) => {
+      const response = await target.fetch("/graphql", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          query: "mutation($i: UpdateUserInfoInput!) { updateUserInfo(input: $i) { __typename } }",
+          variables,
+        }),
+      });
+      return ((await response.json()) as { errors: { message: string }[] }).errors.map((e) => e.message);
+    };
+    const misspelled = { i: { nicknam: "x" } };
+    expect(await withVariables(closed, misspelled)).toEqual([
+      'Variable "$i" got invalid value { nicknam: "x" }; Field "nicknam" is not defined by type "UpdateUserInfoInput".',
+    ]);
+    // Where introspection shows the schema anyway, the suggestion helps.
+    expect((await withVariables(gw, misspelled))[0]).toMatch(/Did you mean "nickname"\?$/);
+    const closedMessages = await withVariables(closed, { i: { nickname: "x", nickName: 1, emailotp: 2 } });
+    expect(closedMessages.length).toBeGreaterThan(0);
+    for (const message of closedMessages) expect(message).not.toContain("Did you mean");
+  });
+
   it("is off by default in production and on in development", async () => {
     const { loadConfig } = await import("../../src/config.js");
     expect(
