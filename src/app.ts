@@ -173,17 +173,10 @@ export function createApp(deps: AppDeps): App {
     ...(readiness && { readiness }),
     ...(metrics && { metrics: metrics.registry }),
   });
+  // What the GraphQL and tRPC faces share.
+  const faceDeps = { userInfo, otp, idempotency, verifyBearer, clientAddress, log };
   const yoga = createYoga({
-    ...graphQLOptions({
-      userInfo,
-      otp,
-      idempotency,
-      verifyBearer,
-      clientAddress,
-      log,
-      graphiql,
-      suggestions: config.graphqlIntrospection,
-    }),
+    ...graphQLOptions({ ...faceDeps, graphiql, suggestions: config.graphqlIntrospection }),
     ...(graphiql !== false && { renderGraphiQL: graphiql.render }),
     landingPage: false,
     logging: false,
@@ -198,7 +191,7 @@ export function createApp(deps: AppDeps): App {
       validationRules(introspectionRules(schema, config.graphqlIntrospection)),
       utf8Bodies(),
       restPlugin(routes),
-      trpcPlugin({ userInfo, otp, idempotency, verifyBearer, clientAddress, log }),
+      trpcPlugin(faceDeps),
     ],
   });
   const direct = config.corsOrigins === undefined;
