@@ -72,7 +72,7 @@ export function createHttpHandler(app: App, metrics: Metrics, log: Logger): Http
     const host = req.headers.host;
     if (host !== undefined && host !== "" && !isHost(host)) {
       // Neither a route nor yoga could make a URL of it (yoga's adapter would answer 500 with a stack trace).
-      reply(res, 400, "The Host header is not a host name or address.", req.headers.accept);
+      reply(req, res, 400, "The Host header is not a host name or address.");
       return;
     }
     const path = (req.url ?? "/").split("?", 1)[0]!;
@@ -167,25 +167,24 @@ const nodeHeaders = (req: IncomingMessage): HeaderReader => ({
   },
 });
 
-/** Answers an error at once, in the format the `Accept` header asks for. */
-function reply(res: ServerResponse, status: number, description: string, accept: string | undefined): void {
-  const { contentType, body } = errorBody(status, "invalid_request", description, errorFormatOf(accept));
-  res
-    .writeHead(status, STATUS_CODES[status], { "content-type": contentType, "content-length": Buffer.byteLength(body) })
-    .end(body);
+/** Answers an error at once, in the format the `Accept` header asks for; `then` once it is written. */
+function reply(
+  req: IncomingMessage,
+  res: ServerResponse,
+  status: number,
+  description: string,
+  headers: Record<string, string> = {},
+  then?: () => void,
+): void {
+  const { contentType, body } = errorBody(status, "invalid_request", description, errorFormatOf(req.headers.accept));
+  res.writeHead(status, STATUS_CODES[status], {
+    "content-type": contentType,
+    "content-length": Buffer.byteLength(body),
+    ...headers,
+  });
+  res.end(body, then);
 }
 
 function refuse(req: IncomingMessage, res: ServerResponse): void {
-  const { contentType, body } = errorBody(
-    413,
-    "invalid_request",
-    "The request body is too large.",
-    errorFormatOf(req.headers.accept),
-  );
-  res.writeHead(413, STATUS_CODES[413], {
-    "content-type": contentType,
-    "content-length": Buffer.byteLength(body),
-    connection: "close",
-  });
-  res.end(body, () => req.destroy());
+  reply(req, res, 413, "The request body is too large.", { connection: "close" }, () => req.destroy());
 }

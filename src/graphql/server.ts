@@ -127,7 +127,7 @@ const SUGGESTION = / Did you mean [^?]*\?/g;
  * removes them from validation errors; this from the errors of execution, such as variables of the wrong shape).
  */
 export function graphQLErrorMasker(log: Logger, suggestions = true) {
-  const masker = (error: unknown, message: string, isDev?: boolean): Error => {
+  return (error: unknown, message: string, isDev?: boolean): Error => {
     const original = (error as { originalError?: unknown }).originalError ?? error;
     if (original instanceof UnavailableError) {
       log.warn({ err: original }, "dependency unavailable");
@@ -140,12 +140,7 @@ export function graphQLErrorMasker(log: Logger, suggestions = true) {
     }
     const masked = maskError(error, message, isDev);
     if (masked !== error) log.error({ err: original }, "unexpected GraphQL error");
-    return masked;
-  };
-  if (suggestions) return masker;
-  return (error: unknown, message: string, isDev?: boolean): Error => {
-    const masked = masker(error, message, isDev);
-    if (!(masked instanceof GraphQLError) || !masked.message.includes(" Did you mean ")) return masked;
+    if (suggestions || !(masked instanceof GraphQLError) || !masked.message.includes(" Did you mean ")) return masked;
     return createGraphQLError(masked.message.replace(SUGGESTION, ""), {
       nodes: masked.nodes,
       source: masked.source,
