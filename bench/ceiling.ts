@@ -1,25 +1,20 @@
 // The fair ceilings: the least a gateway must do for PATCH /userinfo (nickname) or GET /userinfo, doing exactly the
 // gateway's database work with the gateway's token cache - node:http, the gateway's own bearer verifier (jose ES256,
 // issuer, expiry and `openid` checks, verified tokens cached by SHA-256 exactly as the gateway caches them), the
-// gateway's own query module on a plain pg pool (so the statement is the gateway's, byte for byte: for a write, the
-// insert-or-update ... RETURNING with its audit insert in one statement; for a read, the SELECT by key), and a small
-// JSON answer. What the gateway spends beyond this is its own overhead: HTTP adapter, routing, validation, claims
+// gateway's own query module on the gateway's own pg pool and executor (so the statement is the gateway's, byte for
+// byte, prepared as the gateway prepares it: for a write, the insert-or-update ... RETURNING with its audit insert in
+// one statement; for a read, the SELECT by key), and a small JSON answer. What the gateway spends beyond this is its own overhead: HTTP adapter, routing, validation, claims
 // rendering, logging, metrics.
 // Run by bench/run.ts as its own process (node --import tsx): MODE (write | read), PORT, DATABASE_URL, JWKS_FILE,
 // ISSUER, POOL_SIZE, TOKEN_CACHE_SIZE.
 import { createServer, type ServerResponse } from "node:http";
-import pg from "pg";
 import { createBearerVerifier, fileKeys } from "../src/auth/bearer.js";
-import type { Executor } from "../src/persistence/database.js";
+import { connectDatabase } from "../src/persistence/database.js";
 import { userQueries } from "../src/persistence/queries/users.js";
 
 const env = process.env;
-const pool = new pg.Pool({ connectionString: env.DATABASE_URL, max: Number(env.POOL_SIZE ?? 10) });
-// The gateway's executor outside transactions (src/persistence/database.ts): the statement's text and values to pg.
-const executor: Executor = {
-  query: async <T>(sql: { text: string; values: unknown[] }) => (await pool.query(sql.text, sql.values)).rows as T[],
-};
-const users = userQueries(executor);
+// The gateway's own pool and executor (src/persistence/database.ts): its statements prepared as the gateway's are.
+const users = userQueries(connectDatabase(env.DATABASE_URL!, Number(env.POOL_SIZE ?? 10)).executor);
 const verifyBearer = createBearerVerifier({
   keys: fileKeys(env.JWKS_FILE!),
   issuer: env.ISSUER!,

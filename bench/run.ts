@@ -60,6 +60,9 @@ const USERS = Number(args.users);
 const POOL_SIZE = 10;
 const TOKEN_CACHE_SIZE = 10_000;
 const WARM_UP_SECONDS = 1;
+/** Clients of the OTP flow, each sending and patching in a loop. */
+const FLOW_CLIENTS = 4;
+const OTP_FLOW = "OTP flow (send + PATCH email)";
 const numbers = (list: string) => list.split(",").map(Number);
 
 /**
@@ -394,6 +397,71 @@ async function main() {
       return { child, base: `http://127.0.0.1:${port}` };
     };
 
+    /**
+     * The OTP flow at low concurrency ({@link FLOW_CLIENTS} clients, each in a loop for `seconds`): POST /otp/send
+     * (Bearer), the code from the webhook, PATCH email. Flows/s, the latency of whole flows, and each step's median.
+     */
+    const otpFlow = async (target: string, seconds: number) => {
+      const latencies: number[] = [];
+      const steps = { send: [] as number[], code: [] as number[], patch: [] as number[] };
+      let errors = 0;
+      let counter = 0;
+      const deadline = Date.now() + seconds * 1000;
+      const worker = async () => {
+        while (Date.now() < deadline) {
+          const n = counter++;
+          const token = tokens[n % tokens.length]!;
+          const email = `flow-${n}-${randomBytes(3).toString("hex")}@bench.example`;
+          const started = performance.now();
+          const codeArrived = new Promise<string>((r) => waiting.set(email, r));
+          const sent = await fetch(`${target}/otp/send`, {
+            method: "POST",
+            headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+            body: JSON.stringify({ usage: "update_userinfo", email }),
+          });
+          if (!sent.ok) {
+            errors++;
+            await sent.text();
+            continue;
+          }
+          const { otp_token } = (await sent.json()) as { otp_token: string };
+          const answered = performance.now();
+          const code = codes.get(email) ?? (await codeArrived);
+          const coded = performance.now();
+          waiting.delete(email);
+          codes.delete(email);
+          const patched = await fetch(`${target}/userinfo`, {
+            method: "PATCH",
+            headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+            body: JSON.stringify({ email, email_otp_token: otp_token, email_otp: code }),
+          });
+          await patched.text();
+          if (!patched.ok) errors++;
+          const ended = performance.now();
+          latencies.push(ended - started);
+          steps.send.push(answered - started);
+          steps.code.push(coded - answered);
+          steps.patch.push(ended - coded);
+        }
+      };
+      const flowStarted = Date.now();
+      await Promise.all(Array.from({ length: FLOW_CLIENTS }, worker));
+      latencies.sort((a, b) => a - b);
+      const pct = (p: number) =>
+        Math.round(latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? 0);
+      const ms = (values: number[]) => (values.length === 0 ? 0 : median(values).toFixed(1));
+      return {
+        seconds,
+        flowsPerSecond: (latencies.length / (Date.now() - flowStarted)) * 1000,
+        p50: pct(50),
+        p99: pct(99),
+        errors,
+        send50: ms(steps.send),
+        code50: ms(steps.code),
+        patch50: ms(steps.patch),
+      };
+    };
+
     const out: string[] = [
       `userinfo-bff benchmark, ${new Date().toISOString().slice(0, 10)}: ${cpus().length} cores (${cpus()[0]?.model.trim()}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
       `database: ${databaseSettings}; load generator on the same machine; load average before the run ${(await import("node:os")).loadavg()[0]!.toFixed(1)}`,
@@ -438,7 +506,12 @@ async function main() {
       const only = args.only;
       const pattern = only === undefined ? undefined : new RegExp(only);
       let selected = pattern === undefined ? scenarios : scenarios.filter((s) => pattern.test(s.name));
-      if (selected.length === 0) throw new Error(`--only ${only}: no scenario's name contains it`);
+      // --only may name the OTP flow too ("OTP flow"): measured every round like the scenarios.
+      const flowTargets: { name: string; base: string }[] =
+        pattern !== undefined && pattern.test(OTP_FLOW) ? [{ name: OTP_FLOW, base }] : [];
+      if (selected.length === 0 && flowTargets.length === 0) {
+        throw new Error(`--only ${only}: no scenario's name contains it`);
+      }
       if (args.against !== undefined) {
         if (only === undefined) throw new Error("--against needs --only");
         // The same database server by URL (the embedded one serves its owner only).
@@ -446,6 +519,7 @@ async function main() {
         selected = selected.flatMap((s) =>
           s.target === gateway ? [s, scenario(`${s.name} [${args.against}]`, against, s.kind)] : [s],
         );
+        if (flowTargets.length > 0) flowTargets.push({ name: `${OTP_FLOW} [${args.against}]`, base: against.base });
       }
       for (let round = 0; round < ROUNDS; round++) {
         // Alternate the order, so that neither side of a ratio always runs first.
@@ -457,6 +531,12 @@ async function main() {
             `round ${round + 1}/${ROUNDS} ${s.name}: ${Math.round(result.rps)} req/s, p99 ${result.p99} ms, ${Math.round(result.cpuUs)} us CPU/request\n`,
           );
         }
+        for (const f of round % 2 === 0 ? flowTargets : [...flowTargets].reverse()) {
+          const result = await otpFlow(f.base, DURATION);
+          process.stderr.write(
+            `round ${round + 1}/${ROUNDS} ${f.name}: ${Math.round(result.flowsPerSecond)} flows/s, p50 ${result.p50} ms, p99 ${result.p99} ms, errors ${result.errors}; median send ${result.send50} ms, code ${result.code50} ms, PATCH ${result.patch50} ms\n`,
+          );
+        }
       }
       // --only: the lines above are the measurement.
       if (only !== undefined) {
@@ -465,50 +545,8 @@ async function main() {
       }
       const rssAfterLoad = rssMb(gateway.child.pid);
 
-      // The OTP flow at low concurrency: POST /otp/send (Bearer), the code from the webhook, PATCH email.
-      const flowConnections = 4;
-      const latencies: number[] = [];
-      let flowErrors = 0;
-      let flowCounter = 0;
-      const flowSeconds = Math.max(DURATION, 5);
-      const deadline = Date.now() + flowSeconds * 1000;
-      const flowWorker = async () => {
-        while (Date.now() < deadline) {
-          const n = flowCounter++;
-          const token = tokens[n % tokens.length]!;
-          const email = `flow-${n}-${randomBytes(3).toString("hex")}@bench.example`;
-          const started = performance.now();
-          const codeArrived = new Promise<string>((r) => waiting.set(email, r));
-          const sent = await fetch(`${base}/otp/send`, {
-            method: "POST",
-            headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-            body: JSON.stringify({ usage: "update_userinfo", email }),
-          });
-          if (!sent.ok) {
-            flowErrors++;
-            await sent.text();
-            continue;
-          }
-          const { otp_token } = (await sent.json()) as { otp_token: string };
-          const code = codes.get(email) ?? (await codeArrived);
-          waiting.delete(email);
-          codes.delete(email);
-          const patched = await fetch(`${base}/userinfo`, {
-            method: "PATCH",
-            headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-            body: JSON.stringify({ email, email_otp_token: otp_token, email_otp: code }),
-          });
-          await patched.text();
-          if (!patched.ok) flowErrors++;
-          latencies.push(performance.now() - started);
-        }
-      };
-      const flowStarted = Date.now();
-      await Promise.all(Array.from({ length: flowConnections }, flowWorker));
-      latencies.sort((a, b) => a - b);
-      const pct = (p: number) =>
-        Math.round(latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? 0);
-      const flowsPerSecond = (latencies.length / (Date.now() - flowStarted)) * 1000;
+      const flow = await otpFlow(base, Math.max(DURATION, 5));
+      const { flowsPerSecond, errors: flowErrors } = flow;
       const rssAfterRun = rssMb(gateway.child.pid);
 
       const ratio = (a: Scenario, b: Scenario) => median(a.results.map((r, i) => r.rps / b.results[i]!.rps));
@@ -538,15 +576,17 @@ async function main() {
         line(["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:"]),
         ...scenarios.map((s) => line(cell(s))),
         line([
-          `OTP flow (send + PATCH email), ${flowConnections} clients, ${flowSeconds} s`,
+          `${OTP_FLOW}, ${FLOW_CLIENTS} clients, ${flow.seconds} s`,
           `${Math.round(flowsPerSecond)} flows/s`,
           "-",
-          pct(50),
-          pct(99),
+          flow.p50,
+          flow.p99,
           "-",
           flowErrors,
           rssAfterRun,
         ]),
+        "",
+        `OTP flow, median ms per step: send ${flow.send50} (code at the webhook ${flow.code50} after the send's answer), PATCH ${flow.patch50}`,
         "",
         "ratios (median of the per-round ratios):",
         `  REST PATCH / fair write  = ${restRatio.toFixed(2)}   (target >= 0.85) ${verdict(restRatio >= 0.85)}`,

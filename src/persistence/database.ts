@@ -38,10 +38,11 @@ export function connectDatabase(url: string, poolSize: number): Database {
   // An idle connection that dies (database restart, pg_terminate_backend) is dropped by the pool; without a
   // listener its 'error' event would end the process.
   pool.on("error", () => undefined);
+  const prepared = preparedStatements(PREPARED_STATEMENTS);
   return {
     pool,
     executor: translating({
-      query: async <T>(sql: Prisma.Sql) => (await pool.query(sql.text, sql.values as unknown[])).rows as T[],
+      query: async <T>(sql: Prisma.Sql) => (await pool.query(prepared(sql))).rows as T[],
     }),
     async transaction(work) {
       let client: pg.PoolClient;
@@ -59,7 +60,7 @@ export function connectDatabase(url: string, poolSize: number): Database {
       const executor = translating({
         query: async <T>(sql: Prisma.Sql) => {
           if (expired) throw closed();
-          return (await client.query(sql.text, sql.values as unknown[])).rows as T[];
+          return (await client.query(prepared(sql))).rows as T[];
         },
       });
       try {
@@ -83,6 +84,33 @@ export function connectDatabase(url: string, poolSize: number): Database {
     close: async () => {
       if (!pool.ending) await pool.end();
     },
+  };
+}
+
+/**
+ * How many statement texts a process prepares (names) at most. The statements are the query modules' own, a few
+ * dozen texts in all (a write's text varies with the attributes it sets); the bound keeps a process that somehow made
+ * more from growing every connection's prepared statements on the server without end: beyond it, statements run
+ * unnamed, as before.
+ */
+export const PREPARED_STATEMENTS = 200;
+
+/**
+ * Names each statement text (up to `limit` of them), so that pg prepares it once per connection and then only binds
+ * and executes it: the server skips parsing, and once a generic plan serves (after five executions, when it costs no
+ * more than a custom one), planning. An unnamed statement was parsed and planned on every execution: 0.4 + 0.8 ms of
+ * server time for the change of an email address, whose statement ran 0.6 ms (measured in the server's log).
+ */
+export function preparedStatements(limit: number): (sql: Prisma.Sql) => pg.QueryConfig {
+  const names = new Map<string, string>();
+  return (sql) => {
+    let name = names.get(sql.text);
+    if (name === undefined && names.size < limit) {
+      name = `userinfo_${names.size}`;
+      names.set(sql.text, name);
+    }
+    const values = sql.values as unknown[];
+    return name === undefined ? { text: sql.text, values } : { name, text: sql.text, values };
   };
 }
 
