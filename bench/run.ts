@@ -508,7 +508,7 @@ async function main() {
       let selected = pattern === undefined ? scenarios : scenarios.filter((s) => pattern.test(s.name));
       // --only may name the OTP flow too ("OTP flow"): measured every round like the scenarios.
       const flowTargets: { name: string; base: string }[] =
-        pattern !== undefined && pattern.test(OTP_FLOW) ? [{ name: OTP_FLOW, base }] : [];
+        pattern?.test(OTP_FLOW) ? [{ name: OTP_FLOW, base }] : [];
       if (selected.length === 0 && flowTargets.length === 0) {
         throw new Error(`--only ${only}: no scenario's name contains it`);
       }
