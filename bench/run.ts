@@ -507,8 +507,7 @@ async function main() {
       const pattern = only === undefined ? undefined : new RegExp(only);
       let selected = pattern === undefined ? scenarios : scenarios.filter((s) => pattern.test(s.name));
       // --only may name the OTP flow too ("OTP flow"): measured every round like the scenarios.
-      const flowTargets: { name: string; base: string }[] =
-        pattern?.test(OTP_FLOW) ? [{ name: OTP_FLOW, base }] : [];
+      const flowTargets: { name: string; base: string }[] = pattern?.test(OTP_FLOW) ? [{ name: OTP_FLOW, base }] : [];
       if (selected.length === 0 && flowTargets.length === 0) {
         throw new Error(`--only ${only}: no scenario's name contains it`);
       }

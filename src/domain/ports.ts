@@ -66,6 +66,8 @@ export interface WriteOptions {
    * both). @throws KeyHeld when the key is held
    */
   readonly claim?: KeyClaim;
+  /** The OTP challenges whose codes proved the change, marked consumed at `at` by the same statement. */
+  readonly consume?: { readonly challengeIds: readonly string[]; readonly at: Date };
 }
 
 /** Profiles. */
@@ -113,7 +115,6 @@ export interface OtpRepository {
   /** The challenge with this token hash, locked until the surrounding transaction ends. */
   lockByTokenHash(tokenHash: string): Promise<OtpChallenge | null>;
   recordWrongCode(id: string): Promise<void>;
-  consume(id: string, now: Date): Promise<void>;
   /** Stores a challenge and retires the same requester's earlier live challenges for the same target and usage. */
   issue(challenge: NewOtpChallenge, now: Date): Promise<void>;
   /** Deletes challenges that expired before `before`; returns how many. */

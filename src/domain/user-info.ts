@@ -151,9 +151,10 @@ export function createUserInfoService({
         const proof = await verifyOtps(tx, principal, update.verified, now);
         // Returned rather than thrown: the transaction commits, so that wrong codes are counted.
         if ("failure" in proof) return proof;
-        const user = await tx.users.write(principal.sub, changes, write);
+        // The codes are consumed by the write's own statement: no write without them, no consumed code without it.
+        const consume = { challengeIds: proof.challenges.map((c) => c.id), at: now };
+        const user = await tx.users.write(principal.sub, changes, { ...write, consume });
         if (user === null) throw await missingUserError(tx, principal, update.verified);
-        for (const challenge of proof.challenges) await tx.otps.consume(challenge.id, now);
         return { user };
       })
       .catch((error: unknown) => {

@@ -21,7 +21,7 @@ export function createStore(database: Database): Store {
     ...transactional(database.executor),
     applications: applicationQueries(database.executor),
     customAttributes: customAttributeDefinitionQueries(database.executor),
-    rateLimits: rateLimitEventQueries(database),
+    rateLimits: rateLimitEventQueries(database.executor),
     outbox: outboxQueries(database.executor),
     idempotencyKeys: idempotencyKeyQueries(database.executor),
     transaction: (work) => database.transaction((tx) => work(transactional(tx))),

@@ -42,7 +42,7 @@ function memoryStore() {
         s.users.set(user.sub, record);
         return record;
       },
-      write: async (sub, changes, { createIfMissing, audit, expectedVersions }) => {
+      write: async (sub, changes, { createIfMissing, audit, expectedVersions, consume }) => {
         const stored = s.users.get(sub);
         // A created profile starts at version 1 with the changes in it, as the database's insert does.
         const current = stored ?? (createIfMissing ? { ...emptyUser(sub, changes.updatedAt), version: 0 } : undefined);
@@ -58,6 +58,7 @@ function memoryStore() {
         const next = apply(current, changes);
         s.users.set(sub, next);
         audits.push(audit);
+        for (const id of consume?.challengeIds ?? []) Object.assign(s.challenges.get(id)!, { consumedAt: consume!.at });
         return next;
       },
       lockVersion: async (sub) => s.users.get(sub)?.version ?? null,
@@ -72,7 +73,6 @@ function memoryStore() {
         const challenge = s.challenges.get(id)!;
         Object.assign(challenge, { attempts: challenge.attempts + 1 });
       },
-      consume: async (id, now) => void Object.assign(s.challenges.get(id)!, { consumedAt: now }),
       issue: async (c: NewOtpChallenge) => {
         const id = `c${s.challenges.size + 1}`;
         s.challenges.set(id, { ...c, id, attempts: 0, consumedAt: null });

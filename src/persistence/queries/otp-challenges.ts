@@ -24,9 +24,6 @@ export function otpChallengeQueries(db: Executor): OtpRepository {
     async recordWrongCode(id) {
       await db.query(Prisma.sql`UPDATE otp_challenges SET attempts = attempts + 1 WHERE id = ${id}::uuid`);
     },
-    async consume(id, now) {
-      await db.query(Prisma.sql`UPDATE otp_challenges SET consumed_at = ${now} WHERE id = ${id}::uuid`);
-    },
     async issue(c, now) {
       // One statement: the new challenge and the retirement of the requester's earlier ones happen together.
       await db.query(Prisma.sql`

@@ -72,7 +72,7 @@ export function userQueries(db: Executor): UserRepository {
         )${published.after}
         SELECT ${USER} FROM written`))!;
     },
-    async write(sub, changes, { createIfMissing, audit, expectedVersions, claim, outbox }) {
+    async write(sub, changes, { createIfMissing, audit, expectedVersions, claim, outbox, consume }) {
       const set = assignments(changes);
       // The outbox rows: the event, and - for a replaced email / phone number - the notice and its revert token.
       const published = outboxStatements(sub, changes, outbox);
@@ -125,15 +125,22 @@ export function userQueries(db: Executor): UserRepository {
           ${published.readsPrevious ? Prisma.sql`FROM previous` : Prisma.empty}
           WHERE users.sub = ${sub}${versionCheck}${andClaimed} RETURNING users.*`;
       }
-      // The audit record and the outbox rows are written by the same statement: no change without its record and its
-      // event, no record or event without change.
+      // The audit record and the outbox rows are written by the same statement (and the OTP challenges that proved
+      // the change consumed): no change without its record and its event, no record or event without change.
       const audited = Prisma.sql`
         ${published.before}written AS (${write}),
         audited AS (
           INSERT INTO audit_events (sub, client_id, attributes, changes, created_at)
           SELECT sub, ${audit.clientId}, ${[...audit.attributes]}::text[], ${JSON.stringify(audit.changes)}::jsonb, ${changes.updatedAt}
           FROM written
-        )${published.after}`;
+        )${published.after}${
+          consume === undefined
+            ? Prisma.empty
+            : Prisma.sql`,
+        consumed AS (
+          UPDATE otp_challenges SET consumed_at = ${consume.at} WHERE id = ANY(${[...consume.challengeIds]}::uuid[])
+        )`
+        }`;
       if (claim === undefined) return one(Prisma.sql`WITH ${audited} SELECT ${USER} FROM written`);
       const [row] = await db.query<User & { claimed: boolean }>(Prisma.sql`
         WITH claimed AS (
