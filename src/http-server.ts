@@ -52,6 +52,8 @@ export function createHttpHandler(app: App, metrics: Metrics, log: Logger): Http
       log.error({ err: error }, "unexpected error");
     });
   };
+  // The last Host header found valid: clients send the same one on every request, so it is checked once.
+  let validHost = "";
   const listener: RequestListener = (req, res) => {
     const requestId = requestIdOf(req.headers["x-request-id"]);
     const started = process.hrtime.bigint();
@@ -70,11 +72,12 @@ export function createHttpHandler(app: App, metrics: Metrics, log: Logger): Http
       }
     });
     const host = req.headers.host;
-    if (host !== undefined && host !== "" && !isHost(host)) {
+    if (host !== undefined && host !== "" && host !== validHost && !isHost(host)) {
       // Neither a route nor yoga could make a URL of it (yoga's adapter would answer 500 with a stack trace).
       reply(req, res, 400, "The Host header is not a host name or address.");
       return;
     }
+    if (host !== undefined && host !== "") validHost = host;
     const path = (req.url ?? "/").split("?", 1)[0]!;
     const serve = () => {
       const body = (req as IncomingMessage & { body?: Buffer }).body;

@@ -66,31 +66,25 @@ export function userInfoOf(
 ): UserInfo {
   const permitted = new Set(allowed);
   permitted.delete("authenticationMethod");
-  const pick = <T>(claim: string, value: T | null): T | undefined =>
-    value !== null && permitted.has(claim) ? value : undefined;
   const custom: Record<string, CustomValue> = {};
   for (const { name } of customAttributes) {
     const value = user.customAttributes[name];
     if (value !== undefined && permitted.has(name)) custom[name] = value;
   }
-  return dropUndefined({
-    sub: user.sub,
-    name: pick("name", user.name),
-    nickname: pick("nickname", user.nickname),
-    email: pick("email", user.email),
-    emailVerified: user.email === null ? undefined : pick("email_verified", user.emailVerified),
-    phoneNumber: pick("phone_number", user.phoneNumber),
-    phoneNumberVerified:
-      user.phoneNumber === null ? undefined : pick("phone_number_verified", user.phoneNumberVerified),
-    zoneinfo: pick("zoneinfo", user.zoneinfo),
-    locale: pick("locale", user.locale),
-    updatedAt: pick("updated_at", user.updatedAt),
-    customAttributes: custom,
-    version: user.version,
-  });
-}
-
-function dropUndefined<T extends object>(value: T): T {
-  for (const key of Object.keys(value) as (keyof T)[]) if (value[key] === undefined) delete value[key];
-  return value;
+  // Built up claim by claim (an absent claim is no property at all), in the order of `UserInfo`.
+  const info: { -readonly [K in keyof UserInfo]: UserInfo[K] } = { sub: user.sub } as UserInfo;
+  if (user.name !== null && permitted.has("name")) info.name = user.name;
+  if (user.nickname !== null && permitted.has("nickname")) info.nickname = user.nickname;
+  if (user.email !== null && permitted.has("email")) info.email = user.email;
+  if (user.email !== null && permitted.has("email_verified")) info.emailVerified = user.emailVerified;
+  if (user.phoneNumber !== null && permitted.has("phone_number")) info.phoneNumber = user.phoneNumber;
+  if (user.phoneNumber !== null && permitted.has("phone_number_verified")) {
+    info.phoneNumberVerified = user.phoneNumberVerified;
+  }
+  if (user.zoneinfo !== null && permitted.has("zoneinfo")) info.zoneinfo = user.zoneinfo;
+  if (user.locale !== null && permitted.has("locale")) info.locale = user.locale;
+  if (permitted.has("updated_at")) info.updatedAt = user.updatedAt;
+  info.customAttributes = custom;
+  info.version = user.version;
+  return info;
 }
