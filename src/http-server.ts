@@ -2,6 +2,7 @@ import { type IncomingMessage, type RequestListener, type ServerResponse, STATUS
 import { Request } from "@whatwg-node/fetch";
 import type { App, RestHandler } from "./app.js";
 import type { HeaderReader } from "./graphql/direct.js";
+import { NodeRequestHeaders } from "./http-headers.js";
 import type { Logger } from "./logger.js";
 import { type Metrics, routeOf } from "./observability/metrics.js";
 import { requestIdOf, withRequestContext } from "./observability/request-context.js";
@@ -99,8 +100,8 @@ export function createHttpHandler(app: App, metrics: Metrics, log: Logger): Http
 }
 
 /**
- * Serves a REST route straight from node:http: a fetch `Request` over the node request (its headers object as they
- * came, the body read already), the route's `Response` written with one `writeHead` and one `end`. The same route
+ * Serves a REST route straight from node:http: a fetch `Request` over the node request (a read-only view of its
+ * headers, the body read already), the route's `Response` written with one `writeHead` and one `end`. The same route
  * through yoga's request pipeline (its server adapter and plugin hooks, which REST routes do not use) cost a third of
  * the CPU of a `PATCH /userinfo`. Only exact paths come here: anything else (other spellings, CORS) goes through yoga.
  */
@@ -111,8 +112,7 @@ async function serveDirectly(route: RestHandler, req: IncomingMessage, res: Serv
     // An empty Host (allowed for an authority-less URI) is as good as none, as in yoga's node adapter.
     const request = new Request(`http://${req.headers.host || "localhost"}${req.url ?? "/"}`, {
       method,
-      // As whatwg-node's own node adapter does: the headers object as it is (a repeated header is an array there).
-      headers: req.headers as Record<string, string>,
+      headers: new NodeRequestHeaders(req.headers),
       // A Buffer is a Uint8Array over an ArrayBuffer (never a shared one here); the types cannot tell.
       ...(body === undefined || method === "GET" || method === "HEAD" ? {} : { body: body as Uint8Array<ArrayBuffer> }),
     });
