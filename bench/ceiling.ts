@@ -3,8 +3,8 @@
 // issuer, expiry and `openid` checks, verified tokens cached by SHA-256 exactly as the gateway caches them), the
 // gateway's own query module on the gateway's own pg pool and executor (so the statement is the gateway's, byte for
 // byte, prepared as the gateway prepares it: for a write, the insert-or-update ... RETURNING with its audit insert in
-// one statement; for a read, the SELECT by key), and a small JSON answer. What the gateway spends beyond this is its own overhead: HTTP adapter, routing, validation, claims
-// rendering, logging, metrics.
+// one statement; for a read, the SELECT by key), and a small JSON answer. What the gateway spends beyond this is its
+// own overhead: HTTP adapter, routing, validation, claims rendering, logging, metrics.
 // Run by bench/run.ts as its own process (node --import tsx): MODE (write | read), PORT, DATABASE_URL, JWKS_FILE,
 // ISSUER, POOL_SIZE, TOKEN_CACHE_SIZE.
 import { createServer, type ServerResponse } from "node:http";

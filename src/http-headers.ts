@@ -4,8 +4,8 @@ import type { IncomingHttpHeaders } from "node:http";
  * A node request's headers as the fetch `Headers` of the `Request` the REST routes read: a view over node's object,
  * whose names are lower-case already, rather than a copy. whatwg-node's `Headers` over the same object searched its
  * keys for every header a request did not carry (`If-Match`, `Idempotency-Key`, `Accept`, ...): ~10 % of a `PATCH
- * /userinfo`'s JavaScript. A change (the fetch `Request` sets `Content-Length: 0` on a bodiless `POST`) goes to a copy
- * made then: node's own object is never changed.
+ * /userinfo`'s JavaScript. A change (the fetch `Request` sets `Content-Length: 0` on a bodiless `DELETE` or `POST`)
+ * goes to a copy made then: node's own object is never changed.
  */
 export class NodeRequestHeaders implements Headers {
   private copied = false;

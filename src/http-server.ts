@@ -100,8 +100,8 @@ export function createHttpHandler(app: App, metrics: Metrics, log: Logger): Http
 }
 
 /**
- * Serves a REST route straight from node:http: a fetch `Request` over the node request (a read-only view of its
- * headers, the body read already), the route's `Response` written with one `writeHead` and one `end`. The same route
+ * Serves a REST route straight from node:http: a fetch `Request` over the node request (a view of its headers, the
+ * body read already), the route's `Response` written with one `writeHead` and one `end`. The same route
  * through yoga's request pipeline (its server adapter and plugin hooks, which REST routes do not use) cost a third of
  * the CPU of a `PATCH /userinfo`. Only exact paths come here: anything else (other spellings, CORS) goes through yoga.
  */
