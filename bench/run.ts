@@ -544,7 +544,20 @@ async function main() {
       }
       const rssAfterLoad = rssMb(gateway.child.pid);
 
+      // The change events of the load above are still being delivered by the gateway's outbox dispatcher while the
+      // flow runs (as they would be in production): how many, for reading the flow's numbers.
+      const pendingEvents = async () => {
+        const db = new pg.Client({ connectionString: databaseUrl });
+        await db.connect();
+        const { rows } = await db.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM outbox_events WHERE status = 'pending'",
+        );
+        await db.end();
+        return rows[0]!.n;
+      };
+      const pendingBefore = await pendingEvents();
       const flow = await otpFlow(base, Math.max(DURATION, 5));
+      const pendingAfter = await pendingEvents();
       const { flowsPerSecond, errors: flowErrors } = flow;
       const rssAfterRun = rssMb(gateway.child.pid);
 
@@ -585,7 +598,7 @@ async function main() {
           rssAfterRun,
         ]),
         "",
-        `OTP flow, median ms per step: send ${flow.send50} (code at the webhook ${flow.code50} after the send's answer), PATCH ${flow.patch50}`,
+        `OTP flow, median ms per step: send ${flow.send50} (code at the webhook ${flow.code50} after the send's answer), PATCH ${flow.patch50}; change events waiting for the outbox dispatcher: ${pendingBefore} before the flow, ${pendingAfter} after`,
         "",
         "ratios (median of the per-round ratios):",
         `  REST PATCH / fair write  = ${restRatio.toFixed(2)}   (target >= 0.85) ${verdict(restRatio >= 0.85)}`,
