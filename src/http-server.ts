@@ -1,7 +1,6 @@
 import { type IncomingMessage, type RequestListener, type ServerResponse, STATUS_CODES } from "node:http";
 import { Request } from "@whatwg-node/fetch";
 import type { App, RestHandler } from "./app.js";
-import type { HeaderReader } from "./graphql/direct.js";
 import { NodeRequestHeaders } from "./http-headers.js";
 import type { Logger } from "./logger.js";
 import { type Metrics, routeOf } from "./observability/metrics.js";
@@ -82,11 +81,12 @@ export function createHttpHandler(app: App, metrics: Metrics, log: Logger): Http
     const path = (req.url ?? "/").split("?", 1)[0]!;
     const serve = () => {
       const body = (req as IncomingMessage & { body?: Buffer }).body;
-      const direct = app.directRoute(req.method ?? "GET", path, nodeHeaders(req), body);
+      const headers = new NodeRequestHeaders(req.headers);
+      const direct = app.directRoute(req.method ?? "GET", path, headers, body);
       track(
         res,
         withRequestContext({ requestId }, () =>
-          direct === undefined ? app.yoga(req, res) : serveDirectly(direct, req, res, log),
+          direct === undefined ? app.yoga(req, res) : serveDirectly(direct, headers, req, res, log),
         ),
       );
     };
@@ -105,25 +105,32 @@ export function createHttpHandler(app: App, metrics: Metrics, log: Logger): Http
  * through yoga's request pipeline (its server adapter and plugin hooks, which REST routes do not use) cost a third of
  * the CPU of a `PATCH /userinfo`. Only exact paths come here: anything else (other spellings, CORS) goes through yoga.
  */
-async function serveDirectly(route: RestHandler, req: IncomingMessage, res: ServerResponse, log: Logger) {
+async function serveDirectly(
+  route: RestHandler,
+  headers: NodeRequestHeaders,
+  req: IncomingMessage,
+  res: ServerResponse,
+  log: Logger,
+) {
   try {
     const body = (req as IncomingMessage & { body?: Buffer }).body;
     const method = req.method ?? "GET";
     // An empty Host (allowed for an authority-less URI) is as good as none, as in yoga's node adapter.
     const request = new Request(`http://${req.headers.host || "localhost"}${req.url ?? "/"}`, {
       method,
-      headers: new NodeRequestHeaders(req.headers),
+      // The view the dispatch read: a change (Content-Length on a bodiless DELETE) goes to its own copy.
+      headers,
       // A Buffer is a Uint8Array over an ArrayBuffer (never a shared one here); the types cannot tell.
       ...(body === undefined || method === "GET" || method === "HEAD" ? {} : { body: body as Uint8Array<ArrayBuffer> }),
     });
     const response = await route(request, { req, res });
-    const headers: Record<string, string> = {};
+    const answer: Record<string, string> = {};
     response.headers.forEach((value, name) => {
-      headers[name] = value;
+      answer[name] = value;
     });
     const text = await response.text();
-    headers["content-length"] = String(Buffer.byteLength(text));
-    res.writeHead(response.status, response.statusText, headers).end(text);
+    answer["content-length"] = String(Buffer.byteLength(text));
+    res.writeHead(response.status, response.statusText, answer).end(text);
   } catch (error) {
     // The routes answer every error themselves: this is a request the adapter could not even form (a Host header
     // that makes no URL), or a broken connection.
@@ -161,14 +168,6 @@ function readBody(req: IncomingMessage, res: ServerResponse, then: () => void): 
 /** A `Host` header's value: a registered name, an IPv4 or a bracketed IPv6 address, and maybe a port. */
 const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]+)(?::[0-9]{0,5})?$/;
 const isHost = (host: string) => HOST.test(host) && URL.canParse(`http://${host}/`);
-
-/** A request's headers as the direct routes read them (node joins repeated ones, or keeps the first). */
-const nodeHeaders = (req: IncomingMessage): HeaderReader => ({
-  get: (name) => {
-    const value = req.headers[name];
-    return value === undefined ? null : Array.isArray(value) ? value.join(", ") : value;
-  },
-});
 
 /** Answers an error at once, in the format the `Accept` header asks for; `then` once it is written. */
 function reply(
