@@ -8,21 +8,19 @@ export function rateLimitEventQueries(db: Executor): RateLimitRepository {
   return {
     async hit(limits, now) {
       // One statement: the `rate_limit_hit` function (its migration says how it serializes concurrent sends for the
-      // same keys across every gateway process, and why its counts see them all).
-      const [row] = await db.query<{ counts: number[]; oldest: (Date | null)[]; eventIds: string[] | null }>(
+      // same keys across every gateway process, why its counts see them all, and when a limit is reached).
+      const [row] = await db.query<{ reached: number | null; oldest: Date | null; eventIds: string[] | null }>(
         Prisma.sql`
-          SELECT counts, oldest, event_ids AS "eventIds"
+          SELECT reached, oldest, event_ids AS "eventIds"
           FROM rate_limit_hit(${[...new Set(limits.map((l) => l.key))].sort()}::text[],
                               ${limits.map((l) => l.key)}::text[],
                               ${limits.map((l) => new Date(now.getTime() - l.windowSeconds * 1000).toISOString())}::timestamptz[],
                               ${limits.map((l) => l.max)}::bigint[], ${now})`,
       );
-      const { counts, oldest, eventIds } = row!;
-      if (eventIds !== null) return { allowed: true, eventIds } as const;
-      // The first limit reached, in the order of `limits`, is the answer.
-      const i = limits.findIndex((limit, i) => counts[i]! >= limit.max && oldest[i] !== null);
-      const limit = limits[i]!;
-      const retryAt = oldest[i]!.getTime() + limit.windowSeconds * 1000;
+      const { reached, oldest, eventIds } = row!;
+      if (reached === null) return { allowed: true, eventIds: eventIds! } as const;
+      const limit = limits[reached - 1]!;
+      const retryAt = oldest!.getTime() + limit.windowSeconds * 1000;
       return {
         allowed: false,
         limit,
