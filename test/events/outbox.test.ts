@@ -1,6 +1,9 @@
+import pg from "pg";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { nextAttemptAt } from "../../src/domain/events.js";
 import { createMetrics, type Metrics } from "../../src/observability/metrics.js";
+import type { Prisma } from "../../src/persistence/database.js";
+import { outboxQueries } from "../../src/persistence/queries/change-events.js";
 import { eventually } from "../support/child.js";
 import { createTestDatabase, type TestDatabase } from "../support/database.js";
 import { createTestGateway, jsonRequest, type TestGateway, testClock } from "../support/gateway.js";
@@ -304,6 +307,65 @@ describe("delivery", () => {
     }
   });
 });
+
+describe("the claim's cost", () => {
+  it("reads as far as the heads of the backlog it claims, never the delivered rows kept before it", async () => {
+    // A day of changes before the purge: 20,000 delivered rows, then a backlog of 2,000 (500 users, 4 each,
+    // interleaved), all due. The claim takes the first 64 heads in seq order.
+    const now = gw.clock.now();
+    await gw.prisma.$executeRawUnsafe(
+      `INSERT INTO outbox_events (stream, type, sub, version, payload, status, next_attempt_at, retry_until,
+                                  created_at, delivered_at)
+       SELECT 'events', 'user.updated', 'bulk-' || (g % 500), g, '{}', CASE WHEN g <= 20000 THEN 'delivered' ELSE 'pending' END,
+              $1::timestamptz, $1::timestamptz + interval '1 day', $1::timestamptz, $1::timestamptz
+       FROM generate_series(1, 22000) g`,
+      now.toISOString(),
+    );
+    try {
+      await gw.prisma.$executeRawUnsafe("ANALYZE outbox_events");
+      // The claim's own statement, as the dispatcher sends it, planned and run by PostgreSQL (then rolled back).
+      let claim: Prisma.Sql | undefined;
+      await outboxQueries({
+        query: async (sql) => {
+          claim = sql;
+          return [];
+        },
+      }).claim({ now, limit: 64, leaseMs: 60_000 });
+      const client = new pg.Client({ connectionString: database.url });
+      await client.connect();
+      try {
+        await client.query("BEGIN");
+        const { rows } = await client.query<{ "QUERY PLAN": [{ Plan: PlanNode }] }>(
+          `EXPLAIN (ANALYZE, FORMAT JSON) ${claim!.text}`,
+          claim!.values as unknown[],
+        );
+        await client.query("ROLLBACK");
+        const plan = rows[0]!["QUERY PLAN"][0].Plan;
+        expect(plan["Actual Rows"]).toBe(64);
+        // Every row that the plan's scans of the outbox looked at (returned or filtered out), over all their loops.
+        const read = (node: PlanNode): number =>
+          (node["Relation Name"] === "outbox_events"
+            ? (node["Actual Rows"] + (node["Rows Removed by Filter"] ?? 0)) * node["Actual Loops"]
+            : 0) + (node.Plans ?? []).reduce((sum, child) => sum + read(child), 0);
+        // The 64 heads and the claim's update of them: not the 20,000 delivered rows, nor the whole backlog.
+        expect(read(plan)).toBeLessThanOrEqual(3 * 64);
+      } finally {
+        await client.end();
+      }
+    } finally {
+      await gw.prisma.outboxEvent.deleteMany({ where: { sub: { startsWith: "bulk-" } } });
+    }
+  });
+});
+
+/** What `EXPLAIN (ANALYZE, FORMAT JSON)` says of one node of a plan. */
+interface PlanNode {
+  readonly "Relation Name"?: string;
+  readonly "Actual Rows": number;
+  readonly "Actual Loops": number;
+  readonly "Rows Removed by Filter"?: number;
+  readonly Plans?: readonly PlanNode[];
+}
 
 describe("retention", () => {
   it("purges delivered entries and expired revert links, and erases the token of an expired dead notice", async () => {
