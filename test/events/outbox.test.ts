@@ -311,18 +311,24 @@ describe("delivery", () => {
 describe("the claim's cost", () => {
   it("reads as far as the heads of the backlog it claims, never the delivered rows kept before it", async () => {
     // A day of changes before the purge: 20,000 delivered rows, then a backlog of 2,000 (500 users, 4 each,
-    // interleaved), all due. The claim takes the first 64 heads in seq order.
+    // interleaved), all due. The claim takes the first 64 heads in seq order. The statistics were taken when the
+    // backlog was small (as autovacuum's often are: a backlog grows within seconds), which is when a planner that
+    // trusts them picks the plans that do not scale with the backlog.
     const now = gw.clock.now();
-    await gw.prisma.$executeRawUnsafe(
-      `INSERT INTO outbox_events (stream, type, sub, version, payload, status, next_attempt_at, retry_until,
-                                  created_at, delivered_at)
-       SELECT 'events', 'user.updated', 'bulk-' || (g % 500), g, '{}', CASE WHEN g <= 20000 THEN 'delivered' ELSE 'pending' END,
-              $1::timestamptz, $1::timestamptz + interval '1 day', $1::timestamptz, $1::timestamptz
-       FROM generate_series(1, 22000) g`,
-      now.toISOString(),
-    );
+    const insert = (from: number, to: number) =>
+      gw.prisma.$executeRawUnsafe(
+        `INSERT INTO outbox_events (stream, type, sub, version, payload, status, next_attempt_at, retry_until,
+                                    created_at, delivered_at)
+         SELECT 'events', 'user.updated', 'bulk-' || (g % 500), g, '{}',
+                CASE WHEN g <= 20000 THEN 'delivered' ELSE 'pending' END,
+                $1::timestamptz, $1::timestamptz + interval '1 day', $1::timestamptz, $1::timestamptz
+         FROM generate_series(${from}, ${to}) g`,
+        now.toISOString(),
+      );
+    await insert(1, 20_020);
     try {
       await gw.prisma.$executeRawUnsafe("ANALYZE outbox_events");
+      await insert(20_021, 22_000);
       // The claim's own statement, as the dispatcher sends it, planned and run by PostgreSQL (then rolled back).
       let claim: Prisma.Sql | undefined;
       await outboxQueries({
@@ -334,21 +340,33 @@ describe("the claim's cost", () => {
       const client = new pg.Client({ connectionString: database.url });
       await client.connect();
       try {
-        await client.query("BEGIN");
-        const { rows } = await client.query<{ "QUERY PLAN": [{ Plan: PlanNode }] }>(
-          `EXPLAIN (ANALYZE, FORMAT JSON) ${claim!.text}`,
-          claim!.values as unknown[],
+        // As a connection runs it after a few executions (a generic plan: parameters unknown to the planner), and as
+        // it plans it with the values at hand (a custom plan); each planned and run by PostgreSQL, then rolled back.
+        await client.query(`PREPARE claim AS ${claim!.text}`);
+        // EXECUTE takes no parameters of its own: the values as literals.
+        const values = claim!.values.map((value) =>
+          typeof value === "number"
+            ? String(value)
+            : client.escapeLiteral(value instanceof Date ? value.toISOString() : String(value)),
         );
-        await client.query("ROLLBACK");
-        const plan = rows[0]!["QUERY PLAN"][0].Plan;
-        expect(plan["Actual Rows"]).toBe(64);
-        // Every row that the plan's scans of the outbox looked at (returned or filtered out), over all their loops.
-        const read = (node: PlanNode): number =>
-          (node["Relation Name"] === "outbox_events"
-            ? (node["Actual Rows"] + (node["Rows Removed by Filter"] ?? 0)) * node["Actual Loops"]
-            : 0) + (node.Plans ?? []).reduce((sum, child) => sum + read(child), 0);
-        // The 64 heads and the claim's update of them: not the 20,000 delivered rows, nor the whole backlog.
-        expect(read(plan)).toBeLessThanOrEqual(3 * 64);
+        for (const mode of ["force_generic_plan", "force_custom_plan"]) {
+          await client.query(`SET plan_cache_mode = ${mode}`);
+          await client.query("BEGIN");
+          const { rows } = await client.query<{ "QUERY PLAN": [{ Plan: PlanNode }] }>(
+            `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE claim(${values.join(", ")})`,
+          );
+          await client.query("ROLLBACK");
+          const plan = rows[0]!["QUERY PLAN"][0].Plan;
+          expect(plan["Actual Rows"], mode).toBe(64);
+          // The rows every node of the plan handled (returned, or filtered out), over all its loops.
+          const handled = (node: PlanNode): number =>
+            (node["Actual Rows"] + (node["Rows Removed by Filter"] ?? 0) + (node["Rows Removed by Join Filter"] ?? 0)) *
+              node["Actual Loops"] +
+            (node.Plans ?? []).reduce((sum, child) => sum + handled(child), 0);
+          // The 64 heads, a probe of each one's stream and the claim's update of them: neither the 20,000 delivered
+          // rows nor the whole backlog, let alone the backlog once per head.
+          expect(handled(plan), mode).toBeLessThanOrEqual(HANDLED_AT_MOST);
+        }
       } finally {
         await client.end();
       }
@@ -358,12 +376,14 @@ describe("the claim's cost", () => {
   });
 });
 
+const HANDLED_AT_MOST = 1000;
+
 /** What `EXPLAIN (ANALYZE, FORMAT JSON)` says of one node of a plan. */
 interface PlanNode {
-  readonly "Relation Name"?: string;
   readonly "Actual Rows": number;
   readonly "Actual Loops": number;
   readonly "Rows Removed by Filter"?: number;
+  readonly "Rows Removed by Join Filter"?: number;
   readonly Plans?: readonly PlanNode[];
 }
 
