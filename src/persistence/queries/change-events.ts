@@ -135,12 +135,14 @@ export function outboxQueries(db: Executor): OutboxRepository {
           SELECT e.id FROM outbox_events e
           WHERE e.status = 'pending' AND e.next_attempt_at <= ${now}
             AND (e.leased_until IS NULL OR e.leased_until <= ${now})
-            -- The head of its user's stream. A scalar subquery, not NOT EXISTS: PostgreSQL runs it per row as a probe
-            -- of outbox_events_pending_sub_idx, where it may plan an anti-join as a scan of every pending row
-            -- rescanned for each candidate (PostgreSQL 18's generic plan did: quadratic in the backlog).
-            AND e.seq = (
-              SELECT min(b.seq) FROM outbox_events b
-              WHERE b.status = 'pending' AND b.stream = e.stream AND b.sub = e.sub)
+            -- The head of its user's stream: no earlier pending row of it. OFFSET 0 keeps this a probe per candidate
+            -- (of outbox_events_pending_sub_idx, on all three columns): as an anti-join PostgreSQL 18's generic plan
+            -- rescanned the whole backlog for each candidate, and as min(seq) it walked the backlog in seq order
+            -- (past every row delivered since the last vacuum) looking for the user's first row.
+            AND NOT EXISTS (
+              SELECT 1 FROM outbox_events b
+              WHERE b.status = 'pending' AND b.stream = e.stream AND b.sub = e.sub AND b.seq < e.seq
+              OFFSET 0)
           ORDER BY e.seq
           LIMIT ${limit}
           FOR UPDATE SKIP LOCKED
