@@ -309,74 +309,91 @@ describe("delivery", () => {
 });
 
 describe("the claim's cost", () => {
-  it("reads as far as the heads of the backlog it claims, never the delivered rows kept before it", async () => {
-    // A day of changes before the purge: 20,000 delivered rows, then a backlog of 2,000 (500 users, 4 each,
-    // interleaved), all due. The claim takes the first 64 heads in seq order. The statistics were taken when the
-    // backlog was small (as autovacuum's often are: a backlog grows within seconds), which is when a planner that
-    // trusts them picks the plans that do not scale with the backlog.
+  it("reads as far as the heads of the backlog it claims, never the delivered rows before it", async () => {
+    // A day of changes: 20,000 rows delivered since the last vacuum (their pending versions still in the pending
+    // indexes), then a backlog of 2,000 (500 users, 4 each, interleaved), all due; the claim takes the first 64 heads
+    // in seq order. The statistics were taken when the backlog was small (as autovacuum's often are: a backlog grows
+    // within seconds), which is when a planner that trusts them picks the plans that do not scale with it.
     const now = gw.clock.now();
     const insert = (from: number, to: number) =>
       gw.prisma.$executeRawUnsafe(
         `INSERT INTO outbox_events (stream, type, sub, version, payload, status, next_attempt_at, retry_until,
-                                    created_at, delivered_at)
-         SELECT 'events', 'user.updated', 'bulk-' || (g % 500), g, '{}',
-                CASE WHEN g <= 20000 THEN 'delivered' ELSE 'pending' END,
-                $1::timestamptz, $1::timestamptz + interval '1 day', $1::timestamptz, $1::timestamptz
+                                    created_at)
+         SELECT 'events', 'user.updated', 'bulk-' || (g % 500), g, '{}', 'pending',
+                $1::timestamptz, $1::timestamptz + interval '1 day', $1::timestamptz
          FROM generate_series(${from}, ${to}) g`,
         now.toISOString(),
       );
-    await insert(1, 20_020);
-    try {
-      await gw.prisma.$executeRawUnsafe("ANALYZE outbox_events");
+    const backlog = async (statistics: "before the backlog" | "of the backlog") => {
+      await gw.prisma.outboxEvent.deleteMany({ where: { sub: { startsWith: "bulk-" } } });
+      await insert(1, 20_020);
+      await gw.prisma.$executeRawUnsafe(
+        `UPDATE outbox_events SET status = 'delivered', delivered_at = now() WHERE sub LIKE 'bulk-%' AND version <= 20000`,
+      );
+      if (statistics === "before the backlog") await gw.prisma.$executeRawUnsafe("ANALYZE outbox_events");
       await insert(20_021, 22_000);
-      // The claim's own statement, as the dispatcher sends it, planned and run by PostgreSQL (then rolled back).
-      let claim: Prisma.Sql | undefined;
-      await outboxQueries({
-        query: async (sql) => {
-          claim = sql;
-          return [];
-        },
-      }).claim({ now, limit: 64, leaseMs: 60_000 });
-      const client = new pg.Client({ connectionString: database.url });
-      await client.connect();
-      try {
-        // As a connection runs it after a few executions (a generic plan: parameters unknown to the planner), and as
-        // it plans it with the values at hand (a custom plan); each planned and run by PostgreSQL, then rolled back.
-        await client.query(`PREPARE claim AS ${claim!.text}`);
-        // EXECUTE takes no parameters of its own: the values as literals.
-        const values = claim!.values.map((value) =>
-          typeof value === "number"
-            ? String(value)
-            : client.escapeLiteral(value instanceof Date ? value.toISOString() : String(value)),
+      if (statistics === "of the backlog") await gw.prisma.$executeRawUnsafe("ANALYZE outbox_events");
+    };
+    // The claim's own statement, as the dispatcher sends it.
+    let claim: Prisma.Sql | undefined;
+    await outboxQueries({
+      query: async (sql) => {
+        claim = sql;
+        return [];
+      },
+    }).claim({ now, limit: 64, leaseMs: 60_000 });
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    try {
+      // As a connection runs it after a few executions (a generic plan: parameters unknown to the planner), and as it
+      // plans it with the values at hand (a custom plan); each planned and run by PostgreSQL, then rolled back.
+      await client.query(`PREPARE claim AS ${claim!.text}`);
+      // EXECUTE takes no parameters of its own: the values as literals.
+      const values = claim!.values.map((value) =>
+        typeof value === "number"
+          ? String(value)
+          : client.escapeLiteral(value instanceof Date ? value.toISOString() : String(value)),
+      );
+      // A generic plan is made once per connection, whatever the statistics were then: it must hold up with the
+      // statistics of a small backlog. A custom plan is made for each execution from the current statistics.
+      // (With statistics taken before a large backlog, a custom plan reads the whole backlog - sorted, each row
+      // probed - rather than walking it in seq order: bounded by the backlog, not by the delivered rows.)
+      for (const [mode, statistics] of [
+        ["force_generic_plan", "before the backlog"],
+        ["force_custom_plan", "of the backlog"],
+      ] as const) {
+        await backlog(statistics);
+        await client.query(`SET plan_cache_mode = ${mode}`);
+        await client.query("BEGIN");
+        const { rows } = await client.query<{ "QUERY PLAN": [{ Plan: PlanNode }] }>(
+          `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE claim(${values.join(", ")})`,
         );
-        for (const mode of ["force_generic_plan", "force_custom_plan"]) {
-          await client.query(`SET plan_cache_mode = ${mode}`);
-          await client.query("BEGIN");
-          const { rows } = await client.query<{ "QUERY PLAN": [{ Plan: PlanNode }] }>(
-            `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE claim(${values.join(", ")})`,
-          );
-          await client.query("ROLLBACK");
-          const plan = rows[0]!["QUERY PLAN"][0].Plan;
-          expect(plan["Actual Rows"], mode).toBe(64);
-          // The rows every node of the plan handled (returned, or filtered out), over all its loops.
-          const handled = (node: PlanNode): number =>
-            (node["Actual Rows"] + (node["Rows Removed by Filter"] ?? 0) + (node["Rows Removed by Join Filter"] ?? 0)) *
-              node["Actual Loops"] +
-            (node.Plans ?? []).reduce((sum, child) => sum + handled(child), 0);
-          // The 64 heads, a probe of each one's stream and the claim's update of them: neither the 20,000 delivered
-          // rows nor the whole backlog, let alone the backlog once per head.
-          expect(handled(plan), mode).toBeLessThanOrEqual(HANDLED_AT_MOST);
-        }
-      } finally {
-        await client.end();
+        await client.query("ROLLBACK");
+        const plan = rows[0]!["QUERY PLAN"][0].Plan;
+        expect(plan["Actual Rows"], mode).toBe(64);
+        // The rows every node of the plan handled (returned, or filtered out), over all its loops.
+        const handled = (node: PlanNode): number =>
+          (node["Actual Rows"] + (node["Rows Removed by Filter"] ?? 0) + (node["Rows Removed by Join Filter"] ?? 0)) *
+            node["Actual Loops"] +
+          (node.Plans ?? []).reduce((sum, child) => sum + handled(child), 0);
+        // The 64 heads, a probe of each one's stream and the claim's update of them: neither the 20,000 delivered
+        // rows nor the whole backlog, let alone the backlog once per head; and the pages it read: not the delivered
+        // rows' entries once per head.
+        expect(handled(plan), mode).toBeLessThanOrEqual(HANDLED_AT_MOST);
+        expect(plan["Shared Hit Blocks"] + plan["Shared Read Blocks"], mode).toBeLessThanOrEqual(PAGES_AT_MOST);
       }
     } finally {
+      await client.end();
       await gw.prisma.outboxEvent.deleteMany({ where: { sub: { startsWith: "bulk-" } } });
     }
   });
 });
 
+// Measured on PostgreSQL 15 and 18: 448 rows and 4,249-5,014 pages (the first walk past the delivered rows' entries,
+// which it marks dead for the next). Before: 20,192 rows (past every delivered row), 258,512 (the backlog rescanned
+// per head) and 27,724 pages (min(seq) walking the dead entries once per head).
 const HANDLED_AT_MOST = 1000;
+const PAGES_AT_MOST = 10_000;
 
 /** What `EXPLAIN (ANALYZE, FORMAT JSON)` says of one node of a plan. */
 interface PlanNode {
@@ -384,6 +401,8 @@ interface PlanNode {
   readonly "Actual Loops": number;
   readonly "Rows Removed by Filter"?: number;
   readonly "Rows Removed by Join Filter"?: number;
+  readonly "Shared Hit Blocks": number;
+  readonly "Shared Read Blocks": number;
   readonly Plans?: readonly PlanNode[];
 }
 
