@@ -252,6 +252,8 @@ async function main() {
   chmodSync(dir, 0o711);
   const children: ChildProcess[] = [];
   let dropDatabase: (() => Promise<void>) | undefined;
+  // Open until the gateways have stopped: the notices of the OTP flow's changes reach it after the flow.
+  let closeReceiver = () => {};
   try {
     const { jwksFile, privateKey } = await createBenchIssuer(dir);
     const subs = Array.from({ length: USERS }, (_, i) => `bench-${i}`);
@@ -271,6 +273,7 @@ async function main() {
       });
     });
     await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", r));
+    closeReceiver = () => receiver.close();
     const webhook = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/otp`;
 
     const env: NodeJS.ProcessEnv = {
@@ -538,10 +541,7 @@ async function main() {
         }
       }
       // --only: the lines above are the measurement.
-      if (only !== undefined) {
-        receiver.close();
-        return;
-      }
+      if (only !== undefined) return;
       const rssAfterLoad = rssMb(gateway.child.pid);
 
       // The change events of the load above are still being delivered by the gateway's outbox dispatcher while the
@@ -625,7 +625,6 @@ async function main() {
       // Their database connections are not needed any more: the growth scenarios need them for gateways.
       for (const ceiling of [fairWrite, fairRead, oldCeiling]) ceiling.child.kill("SIGTERM");
     }
-    receiver.close();
 
     if (args.growth) {
       const seconds = Number(args["growth-duration"]);
@@ -723,6 +722,7 @@ async function main() {
         c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once("exit", r)) : undefined,
       ),
     );
+    closeReceiver();
     await dropDatabase?.();
     rmSync(dir, { recursive: true, force: true });
   }
