@@ -85,8 +85,9 @@ export function outboxStatements(
 
 /**
  * When a new row of the user `w.sub` is first due: now, or - when an earlier row of the same stream is still pending
- * (being retried) - not before that one. The dispatcher's scan of due rows then never wades through the rows waiting
- * behind a retrying one, however long an outage makes the backlog.
+ * (being retried) - not before that one. The dispatcher's claim, walking the backlog in `seq` order, then passes the
+ * rows waiting behind a retrying one on their due time alone, without probing for an earlier row of theirs (during a
+ * receiver's outage a claim walks the backlog once per poll: ~12,000 rows after a minute of 200 changes/s).
  */
 const dueAfterPending = (stream: "events" | "notices", now: Date) => Prisma.sql`GREATEST(${now}::timestamptz,
   (SELECT max(b.next_attempt_at) FROM outbox_events b WHERE b.status = 'pending' AND b.stream = ${stream} AND b.sub = w.sub))`;
