@@ -183,6 +183,12 @@ describe("a production gateway under hostile GraphQL documents", () => {
       const mint = (scope: string) =>
         issuer.mint({ sub: SUB, issuer: "userinfo-bff-dev", clientId: "demo", scope, ttlSeconds: 3600 });
       tokens = { valid: await mint("openid profile email phone"), noOpenid: await mint("profile") };
+      // The profile exists before the documents arrive: a `userInfo` query among them would otherwise create it
+      // (just-in-time provisioning, a change that is no answer to a hostile document).
+      const provisioned = await fetch(`${gateway.url}/userinfo`, {
+        headers: { authorization: `Bearer ${tokens.valid}` },
+      });
+      expect(provisioned.status).toBe(200);
     });
     afterAll(() => prisma?.$disconnect());
 
