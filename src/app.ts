@@ -23,7 +23,13 @@ import type { GraphQLContext } from "./graphql/context.js";
 import { directGraphQL, type HeaderReader } from "./graphql/direct.js";
 import { documentCaches, GRAPHQL_LIMITS, introspectionRules } from "./graphql/limits.js";
 import { schema } from "./graphql/schema.js";
-import { type GraphiQLSetup, graphQLErrorMasker, graphQLOptions, utf8Bodies } from "./graphql/server.js";
+import {
+  type GraphiQLSetup,
+  graphQLErrorMasker,
+  graphQLOptions,
+  graphqlJsExecution,
+  utf8Bodies,
+} from "./graphql/server.js";
 import type { Logger } from "./logger.js";
 import { countedSender, createMetrics, type Metrics, observeOutbox, watchOutbox } from "./observability/metrics.js";
 import type { Readiness } from "./observability/readiness.js";
@@ -190,6 +196,7 @@ export function createApp(deps: AppDeps): App {
       EnvelopArmorPlugin({ ...GRAPHQL_LIMITS, blockFieldSuggestion: { enabled: !config.graphqlIntrospection } }),
       validationRules(introspectionRules(schema, config.graphqlIntrospection)),
       utf8Bodies(),
+      graphqlJsExecution(),
       restPlugin(routes),
       trpcPlugin(faceDeps),
     ],

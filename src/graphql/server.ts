@@ -1,5 +1,5 @@
 import { isUtf8 } from "node:buffer";
-import { GraphQLError } from "graphql";
+import { execute, GraphQLError } from "graphql";
 import {
   createGraphQLError,
   maskError,
@@ -203,6 +203,19 @@ export function utf8Bodies(): Plugin {
           new fetchAPI.Request(received.url, { method: received.method, headers: received.headers, body }),
         );
       });
+    },
+  };
+}
+
+/**
+ * Runs operations with graphql-js' own `execute` rather than yoga's default executor (@graphql-tools/executor), whose
+ * additions - incremental delivery (`@defer` / `@stream`), subscriptions, cancellation - this schema has no use for.
+ * Every plugin's execute hooks run around it as before (error masking, the limits, the context).
+ */
+export function graphqlJsExecution(): Plugin {
+  return {
+    onExecute({ setExecuteFn }) {
+      setExecuteFn(execute);
     },
   };
 }
