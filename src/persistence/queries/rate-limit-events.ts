@@ -12,7 +12,7 @@ export function rateLimitEventQueries(db: Executor): RateLimitRepository {
       const [row] = await db.query<{ reached: number | null; oldest: Date | null; eventIds: string[] | null }>(
         Prisma.sql`
           SELECT reached, oldest, event_ids AS "eventIds"
-          FROM rate_limit_hit(${[...new Set(limits.map((l) => l.key))].sort()}::text[],
+          FROM rate_limit_hit(${[...new Set(limits.map((l) => l.key))]}::text[],
                               ${limits.map((l) => l.key)}::text[],
                               ${limits.map((l) => new Date(now.getTime() - l.windowSeconds * 1000).toISOString())}::timestamptz[],
                               ${limits.map((l) => l.max)}::bigint[], ${now})`,

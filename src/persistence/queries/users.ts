@@ -138,7 +138,8 @@ export function userQueries(db: Executor): UserRepository {
             ? Prisma.empty
             : Prisma.sql`,
         consumed AS (
-          UPDATE otp_challenges SET consumed_at = ${consume.at} WHERE id = ANY(${[...consume.challengeIds]}::uuid[])
+          UPDATE otp_challenges SET consumed_at = ${consume.at}
+          WHERE id = ANY(${[...consume.challengeIds]}::uuid[]) AND EXISTS (SELECT 1 FROM written)
         )`
         }`;
       if (claim === undefined) return one(Prisma.sql`WITH ${audited} SELECT ${USER} FROM written`);
