@@ -320,16 +320,16 @@ async function main() {
       databaseSettings = `embedded PostgreSQL 18 in DATA_DIR on loopback, synchronous_commit=off, pool ${POOL_SIZE} per server`;
     }
 
-    // Exactly as `npm start` runs it (its Node flags included), minus npm's own process.
-    const startArgs = (
-      JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { scripts: { start: string } }
-    ).scripts.start
-      .split(" ")
-      .filter((_word, i, words) => i > words.indexOf("node"));
+    // Exactly as `npm start` runs it (its Node flags included, those of the revision in `root`), minus npm's own
+    // process.
+    const startArgs = (root: string) =>
+      (JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { scripts: { start: string } }).scripts.start
+        .split(" ")
+        .filter((_word, i, words) => i > words.indexOf("node"));
     const startGateway = async (extraEnv: NodeJS.ProcessEnv = {}, root = ROOT) => {
       const port = await freePort();
       const nodeFlags = process.env.BENCH_NODE_FLAGS?.split(" ").filter(Boolean) ?? [];
-      const child = spawn(process.execPath, [...nodeFlags, ...startArgs], {
+      const child = spawn(process.execPath, [...nodeFlags, ...startArgs(root)], {
         cwd: root,
         env: { ...env, ...extraEnv, PORT: String(port) },
         stdio: ["ignore", "inherit", "inherit"],

@@ -181,8 +181,9 @@ export function createApp(deps: AppDeps): App {
   });
   // What the GraphQL and tRPC faces share.
   const faceDeps = { userInfo, otp, idempotency, verifyBearer, clientAddress, log };
+  const graphql = graphQLOptions({ ...faceDeps, graphiql, suggestions: config.graphqlIntrospection });
   const yoga = createYoga({
-    ...graphQLOptions({ ...faceDeps, graphiql, suggestions: config.graphqlIntrospection }),
+    ...graphql,
     ...(graphiql !== false && { renderGraphiQL: graphiql.render }),
     landingPage: false,
     logging: false,
@@ -202,7 +203,7 @@ export function createApp(deps: AppDeps): App {
     ],
   });
   const direct = config.corsOrigins === undefined;
-  const graphqlDirectly = directGraphQL(yoga, graphQLErrorMasker(log, config.graphqlIntrospection));
+  const graphqlDirectly = directGraphQL(yoga, graphQLErrorMasker(log, config.graphqlIntrospection), graphql.context);
   const directRoute = (method: string, path: string, headers: HeaderReader, body: Uint8Array | undefined) => {
     if (!direct || method === "OPTIONS") return undefined;
     if (path !== yoga.graphqlEndpoint) return routes.get(path);

@@ -1,7 +1,8 @@
 import { isUtf8 } from "node:buffer";
-import { type DocumentNode, type ExecutionResult, GraphQLError } from "graphql";
+import { type DocumentNode, type ExecutionResult, execute, GraphQLError, type GraphQLSchema } from "graphql";
 import { createGraphQLError, processRegularResult, type YogaServerInstance } from "graphql-yoga";
 import type { GraphQLContext } from "./context.js";
+import { documentCache } from "./limits.js";
 
 /** The media types yoga answers a single (not streamed) result with. */
 type RegularMediaType = "application/graphql-response+json" | "application/json";
@@ -34,17 +35,31 @@ export interface HeaderReader {
  * an `Accept` that asks for another media type - which yoga serves as before, from the start (its node adapter
  * streams what it streams). A document that does not parse or validate goes to yoga too: nothing has run yet, and the
  * answer is a regular one.
+ *
+ * A document seen before - one that parsed and validated through the envelop - runs without it: graphql-js' `execute`
+ * (the executor the envelop is given, `graphqlJsExecution`) with the context the envelop would build (the initial
+ * `{ request, params, ...serverContext }` extended by the face's `context`), its errors masked as yoga's
+ * `maskedErrors` masks them. These are the only hooks of this gateway's plugins at context building and execution;
+ * the envelop's per-request orchestration of them (its hook loops and promise helpers) was ~10 KB of garbage and a
+ * sixth of the CPU of a mutation. `test/graphql/direct.test.ts` sends every request shape twice, so that both runs
+ * answer as yoga does.
  */
 export function directGraphQL(
   yoga: YogaServerInstance<{ request: Request }, GraphQLContext>,
-  /** Masks an error thrown (not returned) by execution, as yoga's `maskedErrors` would. */
+  /** Masks an error, as yoga's `maskedErrors` does: thrown by execution, or in a result. */
   maskError: (error: unknown, message: string) => Error,
+  /** The face's context, as yoga's `context` option gets it (src/graphql/server.ts). */
+  context: (initial: { request: Request }) => GraphQLContext,
 ): (headers: HeaderReader, body: Uint8Array) => GraphQLHandler | undefined {
   const { fetchAPI, getEnveloped } = yoga;
-  // Documents (yoga's parse cache hands out one per text) that passed validation: the schema and the rules are fixed,
-  // so they pass again. yoga's validation cache would answer too, but first joins the names of every rule into its key,
-  // on every request (~5 us of a mutation's CPU).
-  const valid = new WeakSet<DocumentNode>();
+  // Documents by their text that parsed and validated through the envelop (the schema and the rules are fixed, so they
+  // pass again). yoga's validation cache would answer too, but first joins the names of every rule into its key, on
+  // every request (~5 us of a mutation's CPU). Bounded as yoga's document cache is (a document over 16 KB is never kept).
+  const known = documentCache<{ readonly document: DocumentNode; readonly schema: GraphQLSchema }>();
+  const masked = (result: ExecutionResult): ExecutionResult =>
+    result.errors === undefined
+      ? result
+      : { ...result, errors: result.errors.map((error) => maskError(error, UNEXPECTED) as GraphQLError) };
   return (headers, body) => {
     const direct = directRequestOf(headers, body);
     if (direct === undefined) return undefined;
@@ -56,31 +71,46 @@ export function directGraphQL(
       );
     return async (request, given) => {
       const serverContext = (given ?? {}) as object;
-      const enveloped = getEnveloped({ request, params, ...serverContext });
-      let document: ReturnType<typeof enveloped.parse>;
-      try {
-        document = enveloped.parse(params.query);
-        if (!valid.has(document)) {
+      const initial = { request, params, ...serverContext };
+      const seen = known.get(params.query);
+      let run: () => Promise<ExecutionResult>;
+      if (seen === undefined) {
+        const enveloped = getEnveloped(initial);
+        let document: DocumentNode;
+        try {
+          document = enveloped.parse(params.query);
           // A limit may throw rather than report: either way yoga renders the refusal.
           if (enveloped.validate(enveloped.schema, document).length > 0) return throughYoga(request, serverContext);
-          valid.add(document);
+        } catch {
+          return throughYoga(request, serverContext);
         }
-      } catch {
-        return throughYoga(request, serverContext);
+        known.set(params.query, { document, schema: enveloped.schema });
+        run = async () =>
+          (await enveloped.execute({
+            schema: enveloped.schema,
+            document,
+            contextValue: await enveloped.contextFactory(),
+            variableValues: params.variables,
+            operationName: params.operationName,
+          })) as ExecutionResult;
+      } else {
+        run = async () =>
+          masked(
+            await execute({
+              schema: seen.schema,
+              document: seen.document,
+              contextValue: Object.assign(initial, context(initial)),
+              variableValues: params.variables,
+              operationName: params.operationName,
+            }),
+          );
       }
       let result: ExecutionResult;
       try {
-        const contextValue = await enveloped.contextFactory();
-        result = (await enveloped.execute({
-          schema: enveloped.schema,
-          document,
-          contextValue,
-          variableValues: params.variables,
-          operationName: params.operationName,
-        })) as ExecutionResult;
+        result = await run();
       } catch (error) {
         // As yoga's handler does with a thrown error: masked; a GraphQL error as it is.
-        const masked = maskError(error, "Unexpected error.");
+        const masked = maskError(error, UNEXPECTED);
         result = {
           errors: [
             masked instanceof GraphQLError ? masked : createGraphQLError(masked.message, { originalError: masked }),
@@ -92,6 +122,9 @@ export function directGraphQL(
     };
   };
 }
+
+/** yoga's message for a masked error. */
+const UNEXPECTED = "Unexpected error.";
 
 /** The bytes in an ArrayBuffer of their own (what the fetch types take as a body). */
 const copyOf = (bytes: Uint8Array): Uint8Array<ArrayBuffer> => new Uint8Array(bytes);

@@ -75,15 +75,17 @@ export function documentCaches(): Exclude<
   YogaServerOptions<object, object>["parserAndValidationCache"],
   boolean | undefined
 > {
-  const cache = <T extends object>() =>
-    new LRUCache<string, T>({
-      max: 1_000,
-      maxSize: 256 * 1024,
-      maxEntrySize: 16 * 1024,
-      sizeCalculation: (_value, key) => key.length || 1,
-    });
-  return { documentCache: cache<DocumentNode>(), errorCache: cache<object>() };
+  return { documentCache: documentCache<DocumentNode>(), errorCache: documentCache<object>() };
 }
+
+/** A cache by document text, bounded as {@link documentCaches} are: by the size of the texts it holds. */
+export const documentCache = <T extends object>() =>
+  new LRUCache<string, T>({
+    max: 1_000,
+    maxSize: 256 * 1024,
+    maxEntrySize: 16 * 1024,
+    sizeCalculation: (_value, key) => key.length || 1,
+  });
 
 /** List fields outside introspection: no such field exists today; a new one is assumed to return at most this many. */
 const DEFAULT_LIST_LENGTH = 100;

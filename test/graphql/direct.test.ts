@@ -184,8 +184,9 @@ describe("POST /graphql past yoga's pipeline answers as yoga does", () => {
       // The same request twice through yoga first: a mutation's answer is then the same on every later run.
       const viaYoga = await seen(await gw.app.yoga.fetch(requestOf(c)));
       expect(await seen(await gw.app.yoga.fetch(requestOf(c)))).toEqual(viaYoga);
-      const viaDispatch = await seen(await gw.app.fetch(requestOf(c)));
-      expect(viaDispatch).toEqual(viaYoga);
+      // Twice through the dispatch too: a document seen before runs past the envelop (src/graphql/direct.ts).
+      expect(await seen(await gw.app.fetch(requestOf(c)))).toEqual(viaYoga);
+      expect(await seen(await gw.app.fetch(requestOf(c)))).toEqual(viaYoga);
       expect(viaYoga.status).toBeGreaterThanOrEqual(200);
     });
   }
@@ -215,6 +216,8 @@ describe("POST /graphql past yoga's pipeline answers as yoga does", () => {
     ] as const) {
       const own = await target.token("direct-user");
       const viaYoga = await seen(await target.app.yoga.fetch(requestOf(c, own)));
+      // The first through the envelop, the second past it (a document seen before).
+      expect(await seen(await target.app.fetch(requestOf(c, own)))).toEqual(viaYoga);
       const viaDispatch = await seen(await target.app.fetch(requestOf(c, own)));
       expect(viaDispatch).toEqual(viaYoga);
       expect(viaDispatch.body).not.toContain("secret internals");
