@@ -134,12 +134,14 @@ export function outboxQueries(db: Executor): OutboxRepository {
       const rows = await db.query<ClaimedRow>(Prisma.sql`
         WITH heads AS (
           SELECT e.id FROM outbox_events e
-          WHERE e.status = 'pending' AND e.next_attempt_at <= ${now}
+          -- attempts >= 0 (always true) is the predicate of outbox_events_claim_idx, the pending rows in seq order,
+          -- which only this walk states: the probe below cannot read that index (migration 20261129050000).
+          WHERE e.status = 'pending' AND e.attempts >= 0 AND e.next_attempt_at <= ${now}
             AND (e.leased_until IS NULL OR e.leased_until <= ${now})
             -- The head of its user's stream: no earlier pending row of it. OFFSET 0 keeps this a probe per candidate
-            -- (of outbox_events_pending_sub_idx, on all three columns): as an anti-join PostgreSQL 18's generic plan
-            -- rescanned the whole backlog for each candidate, and as min(seq) it walked the backlog in seq order
-            -- (past every row delivered since the last vacuum) looking for the user's first row.
+            -- (of outbox_events_pending_sub_idx, on all three columns, the one index it can read): as an anti-join
+            -- PostgreSQL 18's generic plan rescanned the whole backlog for each candidate, and as min(seq), or
+            -- from another index, it walked the backlog (and every row delivered since the last vacuum) for each.
             AND NOT EXISTS (
               SELECT 1 FROM outbox_events b
               WHERE b.status = 'pending' AND b.stream = e.stream AND b.sub = e.sub AND b.seq < e.seq
