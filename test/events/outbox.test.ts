@@ -359,7 +359,7 @@ describe("the claim's cost", () => {
       );
       // A generic plan is made once per connection, whatever the statistics were then: it must hold up with the
       // statistics of a small backlog, and of none (then every index that can tell pending rows looks as cheap: the
-      // probe must have only outbox_events_pending_sub_idx to read). A custom plan is made for each execution from the
+      // probe must have only outbox_events_probe_idx to read, the walk only outbox_events_claim_idx). A custom plan is made for each execution from the
       // current statistics.
       // (With statistics taken before a large backlog, a custom plan reads the whole backlog - sorted, each row
       // probed - rather than walking it in seq order: bounded by the backlog, not by the delivered rows.)
@@ -413,7 +413,7 @@ describe("a write's look at its user's pending rows", () => {
     // A write gives its event a due time no earlier than the user's last pending row (dueAfterPending): a probe of
     // the pending rows of one user, in the statement of every change. 20,000 rows of 500 users delivered since the
     // last vacuum and statistics taken with nothing pending; the generic plan of a nickname change, as a connection
-    // settles on it, must read outbox_events_pending_sub_idx for that user, not every pending row's entry (the
+    // settles on it, must read outbox_events_probe_idx for that user, not every pending row's entry (the
     // delivered rows' among them until a vacuum), once per write.
     const now = gw.clock.now();
     await gw.prisma.$executeRawUnsafe(
@@ -464,9 +464,7 @@ describe("a write's look at its user's pending rows", () => {
       ];
       // The outbox index it reads: that of the pending rows by user, no other (before migration 20261129050000, with
       // these statistics, it read the claim's index of every pending row in seq order).
-      expect(indexes(plan).filter((name) => name.startsWith("outbox_events"))).toEqual([
-        "outbox_events_pending_sub_idx",
-      ]);
+      expect(indexes(plan).filter((name) => name.startsWith("outbox_events"))).toEqual(["outbox_events_probe_idx"]);
     } finally {
       await client.end();
       await gw.prisma.outboxEvent.deleteMany({ where: { sub: { startsWith: "probe-" } } });

@@ -90,7 +90,8 @@ export function outboxStatements(
  * receiver's outage a claim walks the backlog once per poll: ~12,000 rows after a minute of 200 changes/s).
  */
 const dueAfterPending = (stream: "events" | "notices", now: Date) => Prisma.sql`GREATEST(${now}::timestamptz,
-  (SELECT max(b.next_attempt_at) FROM outbox_events b WHERE b.status = 'pending' AND b.stream = ${stream} AND b.sub = w.sub))`;
+  (SELECT max(b.next_attempt_at) FROM outbox_events b
+   WHERE b.status = 'pending' AND b.version >= 0 AND b.stream = ${stream} AND b.sub = w.sub))`;
 
 interface ClaimedRow {
   id: string;
@@ -134,17 +135,17 @@ export function outboxQueries(db: Executor): OutboxRepository {
       const rows = await db.query<ClaimedRow>(Prisma.sql`
         WITH heads AS (
           SELECT e.id FROM outbox_events e
-          -- attempts >= 0 (always true) is the predicate of outbox_events_claim_idx, the pending rows in seq order,
-          -- which only this walk states: the probe below cannot read that index (migration 20261129050000).
+          -- attempts >= 0 (always true) is the predicate of outbox_events_claim_idx, the pending rows in seq order:
+          -- the walk's one index, and no other query's (migration 20261129050000_outbox_probe_indexes).
           WHERE e.status = 'pending' AND e.attempts >= 0 AND e.next_attempt_at <= ${now}
             AND (e.leased_until IS NULL OR e.leased_until <= ${now})
             -- The head of its user's stream: no earlier pending row of it. OFFSET 0 keeps this a probe per candidate
-            -- (of outbox_events_pending_sub_idx, on all three columns, the one index it can read): as an anti-join
+            -- (of outbox_events_probe_idx, on all three columns: version >= 0 is its predicate): as an anti-join
             -- PostgreSQL 18's generic plan rescanned the whole backlog for each candidate, and as min(seq), or
             -- from another index, it walked the backlog (and every row delivered since the last vacuum) for each.
             AND NOT EXISTS (
               SELECT 1 FROM outbox_events b
-              WHERE b.status = 'pending' AND b.stream = e.stream AND b.sub = e.sub AND b.seq < e.seq
+              WHERE b.status = 'pending' AND b.version >= 0 AND b.stream = e.stream AND b.sub = e.sub AND b.seq < e.seq
               OFFSET 0)
           ORDER BY e.seq
           LIMIT ${limit}
@@ -182,13 +183,13 @@ export function outboxQueries(db: Executor): OutboxRepository {
         -- The rows waiting behind one that is retried are not due before it (see dueAfterPending).
         UPDATE outbox_events f SET next_attempt_at = s.next_attempt_at
         FROM settled s
-        WHERE s.status = 'pending' AND f.status = 'pending' AND f.stream = s.stream AND f.sub = s.sub
+        WHERE s.status = 'pending' AND f.status = 'pending' AND f.version >= 0 AND f.stream = s.stream AND f.sub = s.sub
           AND f.seq > s.seq AND f.next_attempt_at < s.next_attempt_at`);
     },
     async list({ status, limit }) {
       return db.query<OutboxListing>(Prisma.sql`
         SELECT ${LISTING} FROM outbox_events
-        ${status === undefined ? Prisma.empty : Prisma.sql`WHERE status = ${status}`}
+        ${status === undefined ? Prisma.empty : Prisma.sql`WHERE status = ${status}`}${status === "pending" ? Prisma.sql` AND attempts >= 0` : Prisma.empty}
         ORDER BY seq DESC LIMIT ${limit}`);
     },
     async redeliver(id, now) {
@@ -203,7 +204,8 @@ export function outboxQueries(db: Executor): OutboxRepository {
     },
     async backlog() {
       const [row] = await db.query<{ pending: number; oldest: Date | null }>(Prisma.sql`
-        SELECT count(*)::int AS pending, min(created_at) AS oldest FROM outbox_events WHERE status = 'pending'`);
+        SELECT count(*)::int AS pending, min(created_at) AS oldest FROM outbox_events
+        WHERE status = 'pending' AND attempts >= 0`);
       return { pending: row?.pending ?? 0, oldestCreatedAt: row?.oldest ?? null };
     },
     async purge(before) {
