@@ -40,8 +40,8 @@ export interface HeaderReader {
  * (the executor the envelop is given, `graphqlJsExecution`) with the context the envelop would build (the initial
  * `{ request, params, ...serverContext }` extended by the face's `context`), its errors masked as yoga's
  * `maskedErrors` masks them. These are the only hooks of this gateway's plugins at context building and execution;
- * the envelop's per-request orchestration of them (its hook loops and promise helpers) was ~10 KB of garbage and a
- * sixth of the CPU of a mutation. `test/graphql/direct.test.ts` sends every request shape twice, so that both runs
+ * the envelop's per-request orchestration of them (its hook loops and promise helpers) was ~13 KB of garbage and a
+ * tenth of the CPU of a mutation (README, "Performance"). `test/graphql/direct.test.ts` sends every request shape twice, so that both runs
  * answer as yoga does.
  */
 export function directGraphQL(

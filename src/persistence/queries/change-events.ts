@@ -89,6 +89,8 @@ export function outboxStatements(
  * rows waiting behind a retrying one on their due time alone, without probing for an earlier row of theirs (during a
  * receiver's outage a claim walks the backlog once per poll: ~12,000 rows after a minute of 200 changes/s).
  */
+// version >= 0 (always true) is the predicate of outbox_events_probe_idx, the pending rows by user: the one index this
+// probe can read, whatever the statistics (migration 20261129050000_outbox_probe_indexes).
 const dueAfterPending = (stream: "events" | "notices", now: Date) => Prisma.sql`GREATEST(${now}::timestamptz,
   (SELECT max(b.next_attempt_at) FROM outbox_events b
    WHERE b.status = 'pending' AND b.version >= 0 AND b.stream = ${stream} AND b.sub = w.sub))`;
@@ -180,13 +182,15 @@ export function outboxQueries(db: Executor): OutboxRepository {
         WHERE o.id = x.id
         RETURNING o.stream, o.sub, o.seq, o.next_attempt_at, o.status
         )
-        -- The rows waiting behind one that is retried are not due before it (see dueAfterPending).
+        -- The rows waiting behind one that is retried are not due before it (see dueAfterPending; version >= 0, as
+        -- there, reads outbox_events_probe_idx).
         UPDATE outbox_events f SET next_attempt_at = s.next_attempt_at
         FROM settled s
         WHERE s.status = 'pending' AND f.status = 'pending' AND f.version >= 0 AND f.stream = s.stream AND f.sub = s.sub
           AND f.seq > s.seq AND f.next_attempt_at < s.next_attempt_at`);
     },
     async list({ status, limit }) {
+      // Pending rows through outbox_events_claim_idx (attempts >= 0, its predicate), the others outbox_events_settled_idx.
       return db.query<OutboxListing>(Prisma.sql`
         SELECT ${LISTING} FROM outbox_events
         ${status === undefined ? Prisma.empty : Prisma.sql`WHERE status = ${status}`}${status === "pending" ? Prisma.sql` AND attempts >= 0` : Prisma.empty}
@@ -203,6 +207,7 @@ export function outboxQueries(db: Executor): OutboxRepository {
       return rows.length === 1;
     },
     async backlog() {
+      // Through outbox_events_claim_idx (attempts >= 0, its predicate): the backlog only.
       const [row] = await db.query<{ pending: number; oldest: Date | null }>(Prisma.sql`
         SELECT count(*)::int AS pending, min(created_at) AS oldest FROM outbox_events
         WHERE status = 'pending' AND attempts >= 0`);
