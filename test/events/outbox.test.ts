@@ -359,8 +359,8 @@ describe("the claim's cost", () => {
       );
       // A generic plan is made once per connection, whatever the statistics were then: it must hold up with the
       // statistics of a small backlog, and of none (then every index that can tell pending rows looks as cheap: the
-      // probe must have only outbox_events_probe_idx to read, the walk only outbox_events_claim_idx). A custom plan is made for each execution from the
-      // current statistics.
+      // probe must have only outbox_events_probe_idx to read, the walk only outbox_events_claim_idx). A custom plan is
+      // made for each execution from the current statistics.
       // (With statistics taken before a large backlog, a custom plan reads the whole backlog - sorted, each row
       // probed - rather than walking it in seq order: bounded by the backlog, not by the delivered rows.)
       for (const [mode, statistics] of [
