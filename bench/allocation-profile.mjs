@@ -1,5 +1,6 @@
-// What a process allocates per request, garbage included: `BENCH_NODE_FLAGS="--import ./bench/allocation-profile.mjs"`
-// (or BENCH_CEILING_FLAGS for the ceilings; the path relative to the repository). V8's sampling heap profiler runs from
+// What a process allocates per request, garbage included:
+// `BENCH_NODE_FLAGS="--import $PWD/bench/allocation-profile.mjs"` (or BENCH_CEILING_FLAGS for the ceilings; an absolute
+// path: a gateway of `--against` starts in its own directory). V8's sampling heap profiler runs from
 // the start to the exit, keeping the samples of objects the garbage collector has freed too (a plain heap profile keeps
 // only the live ones), and the HTTP requests the process received are counted. At exit the profile is written to the
 // temporary directory as `allocation-<pid>-<requests>.heapprofile` (Chrome DevTools' Memory tab opens it) and the total

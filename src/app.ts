@@ -23,13 +23,7 @@ import type { GraphQLContext } from "./graphql/context.js";
 import { directGraphQL, type HeaderReader } from "./graphql/direct.js";
 import { documentCaches, GRAPHQL_LIMITS, introspectionRules } from "./graphql/limits.js";
 import { schema } from "./graphql/schema.js";
-import {
-  type GraphiQLSetup,
-  graphQLErrorMasker,
-  graphQLOptions,
-  graphqlJsExecution,
-  utf8Bodies,
-} from "./graphql/server.js";
+import { type GraphiQLSetup, graphQLOptions, graphqlJsExecution, utf8Bodies } from "./graphql/server.js";
 import type { Logger } from "./logger.js";
 import { countedSender, createMetrics, type Metrics, observeOutbox, watchOutbox } from "./observability/metrics.js";
 import type { Readiness } from "./observability/readiness.js";
@@ -203,7 +197,8 @@ export function createApp(deps: AppDeps): App {
     ],
   });
   const direct = config.corsOrigins === undefined;
-  const graphqlDirectly = directGraphQL(yoga, graphQLErrorMasker(log, config.graphqlIntrospection), graphql.context);
+  // The same masker and context yoga is given.
+  const graphqlDirectly = directGraphQL(yoga, graphql.maskedErrors.maskError, graphql.context);
   const directRoute = (method: string, path: string, headers: HeaderReader, body: Uint8Array | undefined) => {
     if (!direct || method === "OPTIONS") return undefined;
     if (path !== yoga.graphqlEndpoint) return routes.get(path);
