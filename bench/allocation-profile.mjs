@@ -4,9 +4,9 @@
 // the start to the exit, keeping the samples of objects the garbage collector has freed too (a plain heap profile keeps
 // only the live ones), and the HTTP requests the process received are counted. At exit the profile is written to the
 // temporary directory as `allocation-<pid>-<requests>.heapprofile` (Chrome DevTools' Memory tab opens it) and the total
-// per request is printed. The count includes the bench's warm-up and health checks, so compare processes of the same
-// run and scenarios: the figure is the same from run to run where requests/s are not (a busy machine allocates the
-// same bytes per request).
+// per request is printed. The bytes include the process's start (~14 MB) and the count the bench's warm-up and health
+// checks, so compare processes of one run that served similar numbers of requests: the figure does not move with the
+// machine's speed, as requests/s do (a busy machine allocates the same bytes per request).
 import diagnostics from "node:diagnostics_channel";
 import { writeFileSync } from "node:fs";
 import { Session } from "node:inspector";
